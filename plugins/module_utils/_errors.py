@@ -1,0 +1,46 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The failure classes of the collection.
+
+Each class is one kind of failure an operator must react to differently. Modules never
+call ``fail_json`` themselves: they raise one of these, and ``_module.run_module`` (or
+``plugin_utils._action.KubecertsAction`` on the controller) turns it into a failure.
+Messages are single lines and name the file or object at fault.
+"""
+from __future__ import annotations
+
+import typing as t
+
+
+class KubecertsError(Exception):
+    """Base class. ``details`` are extra, non-secret result fields for the failure."""
+
+    def __init__(self, message: str, **details: t.Any) -> None:
+        super().__init__(" ".join(str(message).split()))
+        self.details = details
+
+
+class InputFileError(KubecertsError):
+    """A file the operator pointed at is missing, unreadable, corrupt or of the wrong kind."""
+
+    def __init__(self, path: str, problem: str, **details: t.Any) -> None:
+        super().__init__(f"{path}: {problem}", path=path, **details)
+        self.path = path
+        self.problem = problem
+
+
+class SigningRefused(KubecertsError):
+    """The signing policy refuses to issue: wrong identity, bad CA, invalid node name."""
+
+
+class ApprovalError(KubecertsError):
+    """The Kubernetes API refused or failed a request (auth, RBAC, unreachable API)."""
+
+
+class UnsafeChange(KubecertsError):
+    """A change was refused because applying it would break something (empty CA bundle,
+    a bundle that no longer verifies its server, a layout that cannot be written)."""
+
+
+class WriteError(KubecertsError):
+    """Writing, backing up or restoring a file failed on the node."""

@@ -1,0 +1,20 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one place where a module's exceptions become ``fail_json``."""
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+
+if t.TYPE_CHECKING:
+    from ansible.module_utils.basic import AnsibleModule
+
+
+def run_module(module: AnsibleModule, work: t.Callable[[AnsibleModule], dict[str, t.Any]]) -> None:
+    """Runs ``work`` and exits the module with its result, or fails with a one-line message."""
+    try:
+        result = work(module)
+    except KubecertsError as exc:
+        module.fail_json(msg=str(exc), **exc.details)
+    module.exit_json(**result)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole suite, in order of cost: unit, sanity, lint, molecule.
+# Each stage runs even if an earlier one failed, so one CI run shows every failure;
+# the exit status is non-zero when any stage failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+failed=()
+total=0
+stage() {
+    local name=$1; shift
+    echo "=== $name"
+    local start=$SECONDS
+    total=$((total + 1))
+    if "$@"; then
+        echo "=== $name: ok ($((SECONDS - start)) s)"
+    else
+        echo "=== $name: FAILED ($((SECONDS - start)) s)"
+        failed+=("$name")
+    fi
+}
+stage unit python -m pytest -q -p no:cacheprovider tests/unit
+stage sanity tools/sanity.sh
+stage lint tools/lint.sh
+stage build tools/build.sh --check
+stage molecule tools/molecule.sh
+passed=$((total - ${#failed[@]}))
+echo "stages: $passed passed, ${#failed[@]} failed"
+((${#failed[@]} == 0)) || { echo "failed stages: ${failed[*]}"; exit 1; }
