@@ -1,0 +1,30 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Base class for the collection's action plugins (controller side).
+
+The controller-side twin of ``module_utils._module.run_module``: the one place where a
+KubecertsError raised by an action plugin becomes a failed task with a one-line message.
+"""
+from __future__ import annotations
+
+import typing as t
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+
+
+class KubecertsAction(ActionBase):
+    """Subclasses implement ``work(task_vars) -> result``; raising KubecertsError fails the task."""
+
+    def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        raise NotImplementedError
+
+    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        result = super().run(tmp, task_vars)
+        try:
+            result.update(self.work(task_vars or {}))
+        except KubecertsError as exc:
+            result.update(exc.details)
+            result.update(failed=True, msg=str(exc))
+        return result
