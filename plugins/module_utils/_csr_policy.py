@@ -1,0 +1,327 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The kubelet CSR approval policy: pure functions, no API access.
+
+``decide`` takes a CertificateSigningRequest exactly as the API returns it (Kubernetes JSON,
+camelCase) and a way to look up Nodes, and says approve, deny or skip, with every reason.
+
+What sets it apart from the existing approvers: a serving certificate may name only
+addresses the Node itself reports in ``status.addresses``. A kubelet that asks for another
+node's IP (or any IP it does not own) is refused, so a compromised node cannot obtain a
+certificate that lets it impersonate another node's kubelet endpoint.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+import typing as t
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 import (
+    NODE_GROUP,
+    NODE_USER_PREFIX,
+    common_names,
+    organizations,
+    subject_alt_names,
+)
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+
+try:
+    from cryptography import x509
+except ImportError:  # pragma: no cover - the module reports the missing library first
+    pass
+
+SERVING_SIGNER = "kubernetes.io/kubelet-serving"
+CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
+
+APPROVE = "approve"
+DENY = "deny"
+SKIP = "skip"
+
+SERVING_USAGES = frozenset({"digital signature", "key encipherment", "server auth"})
+CLIENT_USAGES = frozenset({"digital signature", "key encipherment", "client auth"})
+DNS_ADDRESS_TYPES = frozenset({"Hostname", "InternalDNS", "ExternalDNS"})
+DEFAULT_MAX_EXPIRATION_SECONDS = 365 * 24 * 3600
+BOOTSTRAP_USER_PREFIX = "system:bootstrap:"
+
+NodeLookup = t.Callable[[str], t.Optional[t.Mapping[str, t.Any]]]
+
+
+class InvalidPolicy(KubecertsError):
+    """An approval policy option is malformed (a regex or CIDR that does not parse)."""
+
+
+class Policy(t.NamedTuple):
+    """What the operator allows beyond the Node's own names and addresses."""
+    allowed_dns_patterns: tuple[re.Pattern[str], ...] = ()
+    allowed_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    max_expiration_seconds: int | None = DEFAULT_MAX_EXPIRATION_SECONDS
+    signers: frozenset[str] = frozenset({SERVING_SIGNER})
+
+
+def build_policy(allowed_dns_patterns: t.Sequence[str] = (), allowed_cidrs: t.Sequence[str] = (),
+                 max_expiration_seconds: int | None = DEFAULT_MAX_EXPIRATION_SECONDS,
+                 include_client: bool = False) -> Policy:
+    """Validates the operator's options once, so that a typo fails before any CSR is touched."""
+    patterns = []
+    for pattern in allowed_dns_patterns:
+        try:
+            patterns.append(re.compile(pattern, re.IGNORECASE))
+        except re.error as exc:
+            raise InvalidPolicy(f"allowed_dns_patterns: {pattern!r} is not a valid regular expression: {exc}") from None
+    cidrs = []
+    for cidr in allowed_cidrs:
+        try:
+            cidrs.append(ipaddress.ip_network(cidr, strict=False))
+        except ValueError as exc:
+            raise InvalidPolicy(f"allowed_cidrs: {cidr!r} is not a CIDR: {exc}") from None
+    if max_expiration_seconds is not None and max_expiration_seconds < 600:
+        # The API server itself refuses expirationSeconds below 600.
+        raise InvalidPolicy(f"max_expiration_seconds: {max_expiration_seconds} is below the API minimum of 600")
+    signers = {SERVING_SIGNER, CLIENT_SIGNER} if include_client else {SERVING_SIGNER}
+    return Policy(tuple(patterns), tuple(cidrs), max_expiration_seconds, frozenset(signers))
+
+
+class Finding(t.NamedTuple):
+    code: str
+    message: str
+
+
+class Decision(t.NamedTuple):
+    name: str
+    signer_name: str
+    verdict: str                 # APPROVE, DENY or SKIP
+    reason: str                  # one line: every finding, or the checks passed
+    codes: tuple[str, ...]       # finding codes; empty when approved
+    node: str | None
+    username: str
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    expiration_seconds: int | None
+
+    def as_result(self) -> dict[str, t.Any]:
+        return {
+            "name": self.name, "node": self.node, "reason": self.reason, "codes": list(self.codes),
+            "signer_name": self.signer_name, "username": self.username,
+            "dns_names": list(self.dns_names), "ip_addresses": list(self.ip_addresses),
+        }
+
+
+def csr_state(csr: t.Mapping[str, t.Any]) -> str:
+    """``Pending``, or the type of the first terminal condition (Approved, Denied, Failed)."""
+    for condition in (csr.get("status") or {}).get("conditions") or []:
+        if condition.get("type") in ("Approved", "Denied", "Failed") and \
+                str(condition.get("status", "True")) == "True":
+            return str(condition["type"])
+    return "Pending"
+
+
+def decide(csr: t.Mapping[str, t.Any], get_node: NodeLookup, policy: Policy) -> Decision:
+    """The verdict on one CSR. Never raises on bad CSR content: that is a DENY with a reason."""
+    meta = csr.get("metadata") or {}
+    spec = csr.get("spec") or {}
+    name = str(meta.get("name", "<unnamed>"))
+    signer = str(spec.get("signerName", ""))
+    username = str(spec.get("username", ""))
+
+    def verdict(kind: str, findings: t.Sequence[Finding], node: str | None = None,
+                sans: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()), passed: str = "") -> Decision:
+        reason = passed if kind == APPROVE else "; ".join(f.message for f in findings)
+        return Decision(name, signer, kind, reason, tuple(f.code for f in findings), node, username,
+                        sans[0], sans[1], _expiration(spec))
+
+    if signer not in policy.signers:
+        return verdict(SKIP, [Finding("SignerNotHandled", f"signer {signer!r} is not handled by this approver")])
+    state = csr_state(csr)
+    if state != "Pending":
+        return verdict(SKIP, [Finding(f"Already{state}", f"already {state.lower()}, nothing to do")])
+
+    request, parse_problem = _parse_request(spec.get("request"))
+    if request is None:
+        return verdict(DENY, [Finding("RequestUnparseable", parse_problem)])
+    sans = subject_alt_names(request)
+    san_pair = (tuple(sans.dns), tuple(sans.ips))
+    node, findings = _identity_findings(request, spec)
+    if signer == CLIENT_SIGNER:
+        if username.startswith(BOOTSTRAP_USER_PREFIX):
+            # First client certificates are kube-controller-manager's job (csrapproving, bound
+            # to bootstrap tokens by RBAC); we only renew identities that already exist.
+            return verdict(SKIP, [Finding("BootstrapRequester",
+                                          f"requested by bootstrap identity {username!r}; first client certificates "
+                                          "are left to kube-controller-manager or a human")], node, san_pair)
+        findings += _usage_findings(spec, CLIENT_USAGES, "client auth")
+        if sans.dns or sans.ips or sans.emails or sans.uris:
+            findings.append(Finding("SANNotAllowed", "a kubelet client certificate must carry no SANs, got "
+                                    + ", ".join(sans.dns + sans.ips + sans.emails + sans.uris)))
+    else:
+        findings += _usage_findings(spec, SERVING_USAGES, "server auth")
+        findings += _serving_san_shape_findings(sans)
+    findings += _expiration_findings(spec, policy)
+    findings += _cidr_findings(sans.ips, policy)
+    for dns in sans.dns:
+        if not _valid_dns_name(dns):
+            findings.append(Finding("DNSNotAllowed", f"DNS SAN {dns!r} is not a valid DNS name"))
+    if findings or node is None:  # no node name means CommonNameInvalid is among the findings
+        return verdict(DENY, findings, node, san_pair)
+
+    node_object = get_node(node)
+    if node_object is None:
+        # A Node can register a moment after its kubelet asks; nothing here proves abuse.
+        return verdict(SKIP, [Finding("NodeNotFound", f"Node {node!r} does not exist (yet); left pending")],
+                       node, san_pair)
+    if signer == SERVING_SIGNER:
+        findings += _node_address_findings(node, node_object, sans.dns, sans.ips, policy)
+    if findings:
+        return verdict(DENY, findings, node, san_pair)
+    return verdict(APPROVE, [], node, san_pair, passed=_passed_summary(signer, node, sans, spec))
+
+
+def _parse_request(encoded: t.Any) -> tuple[t.Any, str]:
+    if not encoded:
+        return None, "spec.request is empty"
+    try:
+        pem = base64.b64decode(str(encoded), validate=True)
+    except (binascii.Error, ValueError):
+        return None, "spec.request is not valid base64"
+    try:
+        request = x509.load_pem_x509_csr(pem)
+    except ValueError as exc:
+        return None, "spec.request is not a PEM CERTIFICATE REQUEST: " + " ".join(str(exc).split())[:120]
+    try:
+        valid = request.is_signature_valid
+    except Exception:  # pylint: disable=broad-except  # unsupported key types raise various errors
+        valid = False
+    if not valid:
+        return None, "spec.request has an invalid self-signature (proof of key possession fails)"
+    return request, ""
+
+
+def _identity_findings(request: t.Any, spec: t.Mapping[str, t.Any]) -> tuple[str | None, list[Finding]]:
+    """CN, O, requester and groups. Returns the node name the CN claims (None if it names none)."""
+    findings = []
+    cns = common_names(request.subject)
+    node = None
+    if len(cns) != 1 or not cns[0].startswith(NODE_USER_PREFIX) or not cns[0][len(NODE_USER_PREFIX):]:
+        findings.append(Finding("CommonNameInvalid",
+                                f"subject CN must be exactly one system:node:<name>, got {cns or 'none'}"))
+    else:
+        node = cns[0][len(NODE_USER_PREFIX):]
+    orgs = organizations(request.subject)
+    if orgs != [NODE_GROUP]:
+        findings.append(Finding("OrganizationInvalid", f"subject O must be exactly [{NODE_GROUP}], got {orgs}"))
+    username = str(spec.get("username", ""))
+    if node is not None and username != NODE_USER_PREFIX + node:
+        findings.append(Finding("UsernameMismatch",
+                                f"requested by {username!r}, but the CN names {NODE_USER_PREFIX + node!r}"))
+    groups = [str(g) for g in spec.get("groups") or []]
+    if NODE_GROUP not in groups:
+        findings.append(Finding("GroupMissing", f"requester groups {groups} do not include {NODE_GROUP}"))
+    return node, findings
+
+
+def _usage_findings(spec: t.Mapping[str, t.Any], allowed: frozenset[str], required: str) -> list[Finding]:
+    usages = [str(u) for u in spec.get("usages") or []]
+    findings = []
+    extra = sorted(set(usages) - allowed)
+    if extra:
+        findings.append(Finding("UsageNotAllowed", f"usages {extra} are not allowed (allowed: {sorted(allowed)})"))
+    if required not in usages:
+        findings.append(Finding("UsageMissing", f"usages {usages} do not include {required!r}"))
+    return findings
+
+
+def _serving_san_shape_findings(sans: t.Any) -> list[Finding]:
+    findings = []
+    if sans.emails:
+        findings.append(Finding("EmailSAN", f"email SANs are not allowed: {sans.emails}"))
+    if sans.uris:
+        findings.append(Finding("URISAN", f"URI SANs are not allowed: {sans.uris}"))
+    if not sans.dns and not sans.ips:
+        findings.append(Finding("NoSAN", "a serving certificate needs at least one DNS or IP SAN, got none"))
+    return findings
+
+
+def _expiration(spec: t.Mapping[str, t.Any]) -> int | None:
+    value = spec.get("expirationSeconds")
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _expiration_findings(spec: t.Mapping[str, t.Any], policy: Policy) -> list[Finding]:
+    seconds = _expiration(spec)
+    if spec.get("expirationSeconds") is not None and seconds is None:
+        return [Finding("ExpirationInvalid", f"expirationSeconds {spec.get('expirationSeconds')!r} is not a number")]
+    if seconds is not None and policy.max_expiration_seconds is not None and seconds > policy.max_expiration_seconds:
+        return [Finding("ExpirationTooLong",
+                        f"expirationSeconds {seconds} exceeds the maximum {policy.max_expiration_seconds}")]
+    return []
+
+
+def _cidr_findings(ips: t.Sequence[str], policy: Policy) -> list[Finding]:
+    if not policy.allowed_cidrs:
+        return []
+    outside = [ip for ip in ips if not _in_any(_ip(ip), policy.allowed_cidrs)]
+    if not outside:
+        return []
+    return [Finding("IPOutsideCIDRs", f"IP SANs {outside} lie outside the allowed CIDRs "
+                    f"{[str(n) for n in policy.allowed_cidrs]}")]
+
+
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address, or None for anything else (an IP SAN can smuggle in a network)."""
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def _in_any(address: t.Any, networks: t.Sequence[t.Any]) -> bool:
+    return address is not None and any(address in net for net in networks)
+
+
+_DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z", re.IGNORECASE)
+
+
+def _valid_dns_name(name: str) -> bool:
+    labels = name[2:].split(".") if name.startswith("*.") else name.split(".")
+    return len(name) <= 253 and all(_DNS_LABEL.match(label) for label in labels)
+
+
+def node_addresses(node_object: t.Mapping[str, t.Any]) -> list[tuple[str, str]]:
+    """``(type, address)`` pairs from a Node's ``status.addresses``."""
+    return [(str(a.get("type", "")), str(a.get("address", "")))
+            for a in (node_object.get("status") or {}).get("addresses") or []]
+
+
+def _node_address_findings(node: str, node_object: t.Mapping[str, t.Any], dns_names: t.Sequence[str],
+                           ips: t.Sequence[str], policy: Policy) -> list[Finding]:
+    addresses = node_addresses(node_object)
+    node_ips = {_ip(value) for _kind, value in addresses} - {None}
+    node_dns = {node.lower()} | {value.lower() for kind, value in addresses if kind in DNS_ADDRESS_TYPES}
+    findings = []
+    foreign_ips = [ip for ip in ips if _ip(ip) not in node_ips]
+    if foreign_ips:
+        findings.append(Finding("IPNotOnNode", f"IP SANs {foreign_ips} are not in Node {node!r} status.addresses "
+                                f"{sorted(str(i) for i in node_ips)}"))
+    foreign_dns = [d for d in dns_names if d.lower() not in node_dns
+                   and not any(p.fullmatch(d) for p in policy.allowed_dns_patterns)]
+    if foreign_dns:
+        findings.append(Finding("DNSNotAllowed", f"DNS SANs {foreign_dns} are neither Node {node!r}'s name nor its "
+                                f"Hostname/InternalDNS/ExternalDNS addresses nor match allowed_dns_patterns"))
+    return findings
+
+
+def _passed_summary(signer: str, node: str, sans: t.Any, spec: t.Mapping[str, t.Any]) -> str:
+    usages = ", ".join(str(u) for u in spec.get("usages") or [])
+    parts = [f"requester, CN and O match Node {node!r} (system:nodes)", f"usages [{usages}] allowed"]
+    if signer == SERVING_SIGNER:
+        parts.append(f"SANs {sans.dns + sans.ips} belong to Node {node!r} per status.addresses and policy")
+    else:
+        parts.append("no SANs")
+    seconds = _expiration(spec)
+    parts.append(f"expirationSeconds {seconds} within the maximum" if seconds is not None
+                 else "no expirationSeconds requested (signer default)")
+    return "; ".join(parts)
