@@ -1,0 +1,352 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Live TLS probes from the controller: what a kubelet or an API server really serves.
+
+A certificate on disk is what the next restart will load; the certificate on the wire is
+what ``kubectl logs`` and the API server see today. The probes fetch the served
+certificate with the standard library, then judge it with the crypto core the way a Go
+client (the API server, kubectl) would, and phrase failures in Go's own words so an
+operator recognises them from their logs.
+
+Nothing here raises on network trouble: a refused, timed out or garbled connection is a
+``probe_failed`` (or ``unreachable``) finding.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import ipaddress
+import socket
+import ssl
+import typing as t
+import urllib.parse
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import finding
+
+DEFAULT_KUBELET_PORT = 10250
+DEFAULT_TIMEOUT = 5.0
+MAX_WORKERS = 32
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+class ProbeFailure(Exception):
+    """The endpoint could not be read. ``connected`` tells whether TCP got through."""
+
+    def __init__(self, message: str, connected: bool) -> None:
+        super().__init__(message)
+        self.connected = connected
+
+
+class Served(t.NamedTuple):
+    """What an endpoint presented: its leaf first, then whatever chain it sent."""
+    chain: list[t.Any]          # cryptography x509.Certificate objects
+
+    @property
+    def leaf(self) -> t.Any:
+        return self.chain[0]
+
+
+def endpoint(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def fetch_served(host: str, port: int, timeout: float = DEFAULT_TIMEOUT) -> Served:
+    """Completes a TLS handshake without verifying anything and returns what was served.
+
+    Verification is done afterwards, by us, so that one handshake answers every question
+    (trust, names, staleness) and a bad certificate is described instead of refused.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    where = endpoint(host, port)
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except socket.gaierror as exc:
+        raise ProbeFailure(f"cannot resolve {host}: {exc.strerror}", connected=False) from None
+    except (socket.timeout, TimeoutError):
+        raise ProbeFailure(f"{where}: connection timed out after {timeout:g} s", connected=False) from None
+    except ConnectionRefusedError:
+        raise ProbeFailure(f"{where}: connection refused (nothing listening?)", connected=False) from None
+    except OSError as exc:
+        raise ProbeFailure(f"{where}: cannot connect: {exc.strerror or exc}", connected=False) from None
+    try:
+        with context.wrap_socket(sock, server_hostname=None if is_ip(host) else host) as tls:
+            ders = _peer_chain(tls)
+    except (socket.timeout, TimeoutError):
+        raise ProbeFailure(f"{where}: TLS handshake timed out after {timeout:g} s", connected=True) from None
+    except ssl.SSLError as exc:
+        raise ProbeFailure(f"{where}: TLS handshake failed: {_ssl_reason(exc)}", connected=True) from None
+    except OSError as exc:
+        raise ProbeFailure(f"{where}: connection lost during the TLS handshake: {exc.strerror or exc}",
+                           connected=True) from None
+    finally:
+        sock.close()
+    if not ders:
+        raise ProbeFailure(f"{where}: the server presented no certificate", connected=True)
+    chain = []
+    for der in ders:
+        try:
+            chain.append(core.x509.load_der_x509_certificate(der))
+        except ValueError:
+            raise ProbeFailure(f"{where}: the served certificate does not parse", connected=True) from None
+    return Served(chain)
+
+
+def _peer_chain(tls: ssl.SSLSocket) -> list[bytes]:
+    # Python 3.13 exposes the chain the peer sent; older versions only the leaf.
+    getter = getattr(tls, "get_unverified_chain", None)
+    if getter is not None:
+        return [bytes(der) for der in (getter() or [])]
+    leaf = tls.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
+def _ssl_reason(exc: ssl.SSLError) -> str:
+    reason = (exc.reason or str(exc)).lower().replace("_", " ")
+    if "internal error" in reason:
+        # The kubelet aborts handshakes with "tls: internal error" when it has no serving
+        # certificate, typically while its kubelet-serving CSR waits for approval (seed 002).
+        return f"{reason} (the server has no certificate to serve: a pending kubelet-serving CSR?)"
+    return reason
+
+
+# Go's crypto/x509 HostnameError wording, so the message matches what kubectl prints.
+def go_hostname_error(cert: t.Any, host: str) -> str | None:
+    """None when ``cert`` covers ``host`` for a Go client; otherwise Go's error text."""
+    sans = core.subject_alt_names(cert)
+    host_ip = _parse_ip(host)
+    if host_ip is not None:
+        if any(_parse_ip(ip) == host_ip for ip in sans.ips):
+            return None
+    elif any(_dns_matches(pattern, host) for pattern in sans.dns):
+        return None
+    has_san_extension = bool(sans.dns or sans.ips or sans.emails or sans.uris)
+    if not has_san_extension and any(_dns_matches(cn, host) for cn in core.common_names(cert.subject)):
+        return "x509: certificate relies on legacy Common Name field, use SANs instead"
+    if host_ip is not None:
+        if not sans.ips:
+            return f"x509: cannot validate certificate for {host} because it doesn't contain any IP SANs"
+        valid = ", ".join(sans.ips)
+    else:
+        valid = ", ".join(sans.dns)
+    if not valid:
+        return f"x509: certificate is not valid for any names, but wanted to match {host}"
+    return f"x509: certificate is valid for {valid}, not {host}"
+
+
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return None
+
+
+def _dns_matches(pattern: str, host: str) -> bool:
+    """RFC 6125 matching as Go does it: case-insensitive, one leftmost wildcard label."""
+    pattern = pattern.lower().rstrip(".")
+    host = host.lower().rstrip(".")
+    if not pattern or not host:
+        return False
+    if pattern == host:
+        return True
+    if not pattern.startswith("*."):
+        return False
+    p_labels, h_labels = pattern.split("."), host.split(".")
+    return len(p_labels) == len(h_labels) and p_labels[1:] == h_labels[1:] and bool(h_labels[0])
+
+
+def go_validity_error(cert: t.Any, now: datetime.datetime) -> str | None:
+    start, end = core.not_before(cert), core.not_after(cert)
+    if now > end:
+        return (f"x509: certificate has expired or is not yet valid: current time {core.iso(now)} "
+                f"is after {core.iso(end)}")
+    if now < start:
+        return (f"x509: certificate has expired or is not yet valid: current time {core.iso(now)} "
+                f"is before {core.iso(start)}")
+    return None
+
+
+def served_facts(served: Served) -> dict[str, t.Any]:
+    leaf = served.leaf
+    sans = core.subject_alt_names(leaf)
+    return {
+        "subject": core.name_string(leaf.subject),
+        "issuer": core.name_string(leaf.issuer),
+        "not_before": core.iso(core.not_before(leaf)),
+        "not_after": core.iso(core.not_after(leaf)),
+        "dns_names": sans.dns,
+        "ip_addresses": sans.ips,
+        "fingerprint_sha256": core.fingerprint_sha256(leaf),
+        "public_key_sha256": core.public_key_sha256(leaf.public_key()),
+        "chain_length": len(served.chain),
+    }
+
+
+class KubeletTarget(t.NamedTuple):
+    """One kubelet to probe. ``disk_serving`` holds the on-disk serving certificates
+    (path, fingerprint) that cert_info reported; empty for probe-only nodes."""
+    node: str
+    host: str
+    port: int = DEFAULT_KUBELET_PORT
+    disk_serving: tuple[tuple[str, str], ...] = ()
+    probe_only: bool = False
+
+
+def judge_kubelet(target: KubeletTarget, served: Served, cas: t.Sequence[t.Any],
+                  now: datetime.datetime) -> list[dict[str, t.Any]]:
+    """The findings for what a kubelet served, given the cluster CA certificates."""
+    where = endpoint(target.host, target.port)
+    leaf = served.leaf
+    found: list[dict[str, t.Any]] = []
+    if cas:
+        problem = None
+        if not core.chains_to(leaf, cas, served.chain[1:]):
+            problem = "x509: certificate signed by unknown authority"
+        else:
+            problem = go_validity_error(leaf, now)
+        if problem:
+            found.append(finding(
+                "served_untrusted", where,
+                f"kubelet {where} serves a certificate the cluster CA does not accept ({problem}); "
+                f"issuer {core.name_string(leaf.issuer)}: the API server cannot reach this kubelet "
+                "(logs, exec, port-forward fail)"))
+    mismatch = go_hostname_error(leaf, target.host)
+    if mismatch:
+        found.append(finding(
+            "served_san_mismatch", where,
+            f"kubelet {where}: {mismatch}: kubectl logs/exec/port-forward to node {target.node} will fail; "
+            "reissue the serving certificate with the node's addresses"))
+    if target.disk_serving:
+        served_fp = core.fingerprint_sha256(leaf)
+        if served_fp not in {fp for _, fp in target.disk_serving}:
+            path = target.disk_serving[0][0]
+            found.append(finding(
+                "served_cert_stale", path,
+                f"kubelet {where} serves {_short_fp(served_fp)} (not after {core.iso(core.not_after(leaf))}) "
+                f"but {path} holds {_short_fp(target.disk_serving[0][1])}: restart the kubelet to load it"))
+    return found
+
+
+def _short_fp(fingerprint: str) -> str:
+    return "sha256 " + fingerprint.replace(":", "")[:16].lower()
+
+
+def probe_kubelet(target: KubeletTarget, cas: t.Sequence[t.Any], timeout: float,
+                  now: datetime.datetime | None = None) -> dict[str, t.Any]:
+    """Probes one kubelet. Never raises: network trouble becomes a finding."""
+    now = now or core.utcnow()
+    where = endpoint(target.host, target.port)
+    result: dict[str, t.Any] = {"node": target.node, "address": target.host, "port": target.port,
+                                "endpoint": where, "reachable": False, "served": None, "findings": []}
+    try:
+        served = fetch_served(target.host, target.port, timeout)
+    except ProbeFailure as exc:
+        if target.probe_only and not exc.connected:
+            # For a node without SSH the probe is the only way in: no TCP means no audit.
+            result["findings"].append(finding(
+                "unreachable", where, f"probe-only node {target.node} cannot be audited: {exc}"))
+        else:
+            result["findings"].append(finding("probe_failed", where, f"kubelet probe failed: {exc}"))
+        result["error"] = str(exc)
+        return result
+    except Exception as exc:  # a probe must never take the audit down with a traceback
+        result["findings"].append(finding("probe_failed", where, f"kubelet probe failed: {type(exc).__name__}: {exc}"))
+        result["error"] = str(exc)
+        return result
+    result["reachable"] = True
+    result["served"] = served_facts(served)
+    result["trust_checked"] = bool(cas)
+    result["findings"].extend(judge_kubelet(target, served, cas, now))
+    return result
+
+
+class ApiServerTarget(t.NamedTuple):
+    url: str
+    host: str
+    port: int
+
+
+def parse_server_url(url: str) -> ApiServerTarget | None:
+    """The host and port a kubeconfig ``server`` URL dials; None when it is not https."""
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != "https" or not parts.hostname:
+        return None
+    return ApiServerTarget(url.strip(), parts.hostname, port or 443)
+
+
+def probe_apiserver(target: ApiServerTarget, cas: t.Sequence[t.Any], timeout: float,
+                    now: datetime.datetime | None = None) -> dict[str, t.Any]:
+    """Probes one API server URL. Findings carry the URL as their path; the caller
+    re-attributes them to each kubeconfig that names this server."""
+    now = now or core.utcnow()
+    result: dict[str, t.Any] = {"url": target.url, "endpoint": endpoint(target.host, target.port),
+                                "reachable": False, "served": None, "findings": []}
+    if is_loopback(target.host):
+        # 127.0.0.1 in a node's kubeconfig means the node's own loopback (a local proxy,
+        # k3s/rke2 agents); dialling it from the controller would test the wrong machine.
+        result["skipped"] = "loopback address: it names the node itself, not reachable from the controller"
+        return result
+    try:
+        served = fetch_served(target.host, target.port, timeout)
+    except ProbeFailure as exc:
+        result["error"] = str(exc)
+        result["findings"].append(finding("probe_failed", target.url, f"API server probe failed: {exc}",
+                                          severity="warning"))
+        return result
+    except Exception as exc:  # never a traceback
+        result["error"] = str(exc)
+        result["findings"].append(finding("probe_failed", target.url,
+                                          f"API server probe failed: {type(exc).__name__}: {exc}",
+                                          severity="warning"))
+        return result
+    result["reachable"] = True
+    result["served"] = served_facts(served)
+    mismatch = go_hostname_error(served.leaf, target.host)
+    if mismatch:
+        result["findings"].append(finding(
+            "apiserver_san_mismatch", target.url,
+            f"API server {target.url}: {mismatch}: every client using this URL fails TLS verification; "
+            "reissue the API server certificate with this address"))
+    if cas:
+        result["signed_by_cluster_ca"] = core.chains_to(served.leaf, cas, served.chain[1:])
+    validity = go_validity_error(served.leaf, now)
+    if validity:
+        result["findings"].append(finding(
+            "served_untrusted", target.url,
+            f"API server {target.url}: {validity}: every client using this URL fails TLS verification"))
+    return result
+
+
+def run_concurrently(jobs: t.Sequence[t.Callable[[], dict[str, t.Any]]],
+                     workers: int = MAX_WORKERS) -> list[dict[str, t.Any]]:
+    """Runs probe callables on a bounded thread pool, results in the order given.
+    Each probe bounds itself with its socket timeout, so the pool cannot hang."""
+    if not jobs:
+        return []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))),
+                                               thread_name_prefix="kubecerts-probe") as pool:
+        futures = [pool.submit(job) for job in jobs]
+        return [f.result() for f in futures]
