@@ -1,0 +1,104 @@
+"""The crypto core: PEM splitting and certificate parsing, description and chains."""
+from __future__ import annotations
+
+import pytest
+import pkifactory as pki
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import pem
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
+
+
+def test_split_pem_separates_certificates_from_keys(cluster_ca):
+    cert, key = pki.node_client(cluster_ca, "n1")
+    combined = pki.cert_pem(cert) + pki.key_pem(key)
+    assert [b.label for b in pem.split_pem(combined)] == ["CERTIFICATE", "PRIVATE KEY"]
+    assert len(pem.certificate_blocks(combined)) == 1
+    assert [b.label for b in pem.private_key_blocks(combined)] == ["PRIVATE KEY"]
+    assert b"PRIVATE" not in b"".join(b.text for b in pem.certificate_blocks(combined))
+
+
+@pytest.mark.parametrize("label", ["RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "PRIVATE KEY"])
+def test_every_private_key_label_is_recognised(label):
+    block = pem.split_pem(b"-----BEGIN %s-----\nAAAA\n-----END %s-----\n" % (label.encode(), label.encode()))[0]
+    assert block.is_private_key
+
+
+def test_der_to_pem_round_trips(cluster_ca):
+    der = pki.cert_der(cluster_ca.cert)
+    block = pem.split_pem(pem.der_to_pem(der))[0]
+    assert block.der() == der
+
+
+def test_invalid_base64_body_has_no_der():
+    assert pem.split_pem(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----")[0].der() is None
+
+
+def test_load_certificates_reads_bundles_and_der(cluster_ca, other_ca):
+    bundle = pki.cert_pem(cluster_ca.cert) + pki.cert_pem(other_ca.cert)
+    assert [c.subject for c in core.load_certificates(bundle, "b")] == [cluster_ca.cert.subject, other_ca.cert.subject]
+    assert core.load_certificate(pki.cert_der(cluster_ca.cert), "d").subject == cluster_ca.cert.subject
+
+
+@pytest.mark.parametrize("data, problem", [
+    (b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "contains no PEM CERTIFICATE block"),
+    (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "certificate #1 does not parse"),
+    (b"\x00\x01garbage", "is neither a PEM bundle nor a DER certificate"),
+])
+def test_load_certificates_names_file_and_fault(data, problem):
+    with pytest.raises(InputFileError, match=f"^/etc/kubernetes/pki/ca.crt: {problem}"):
+        core.load_certificates(data, "/etc/kubernetes/pki/ca.crt")
+
+
+def test_describe_reports_identity_sans_usages(cluster_ca):
+    cert, _ = pki.node_serving(cluster_ca, "n1", ips=["10.0.0.5"], dns=["n1", "n1.example"])
+    facts = core.describe(cert)
+    assert facts["subject"] == "CN=system:node:n1,O=system:nodes"
+    assert facts["issuer"] == "CN=kubernetes"
+    assert facts["dns_names"] == ["n1", "n1.example"]
+    assert facts["ip_addresses"] == ["10.0.0.5"]
+    assert facts["extended_key_usage"] == ["serverAuth"]
+    assert facts["key_usage"] == ["digitalSignature"]
+    assert (facts["key_type"], facts["key_size"]) == ("ECDSA", 256)
+    assert facts["self_signed"] is False and facts["is_ca"] is False
+    assert len(facts["fingerprint_sha256"].split(":")) == 32
+
+
+def test_rsa_leaf_has_key_encipherment_and_size(cluster_ca):
+    cert, _ = pki.node_client(cluster_ca, "n1", key=pki.new_key("rsa", 2048))
+    facts = core.describe(cert)
+    assert facts["key_usage"] == ["digitalSignature", "keyEncipherment"]
+    assert (facts["key_type"], facts["key_size"]) == ("RSA", 2048)
+
+
+def test_self_signed_and_ca_checks(cluster_ca):
+    selfsigned, _ = pki.node_serving(None, "n1")
+    assert core.is_self_signed(selfsigned)
+    assert not core.is_ca(selfsigned)
+    assert core.is_self_signed(cluster_ca.cert) and core.can_sign_certificates(cluster_ca.cert)
+    no_cert_sign = pki.make_ca("weak", cert_sign=False)
+    assert core.is_ca(no_cert_sign.cert) and not core.can_sign_certificates(no_cert_sign.cert)
+
+
+def test_chains_to_direct_intermediate_and_foreign(cluster_ca, other_ca):
+    leaf, _ = pki.node_client(cluster_ca, "n1")
+    assert core.chains_to(leaf, [cluster_ca.cert])
+    assert not core.chains_to(leaf, [other_ca.cert])
+    intermediate_key = pki.new_key()
+    inter_cert, _ = pki.make_leaf(cluster_ca, "intermediate", orgs=(), client=False, key=intermediate_key)
+    intermediate = pki.CA(inter_cert, intermediate_key)
+    deep, _ = pki.node_client(intermediate, "n2")
+    assert core.chains_to(deep, [cluster_ca.cert], intermediates=[inter_cert])
+    assert not core.chains_to(deep, [cluster_ca.cert])
+
+
+def test_same_name_different_key_does_not_chain(cluster_ca):
+    impostor = pki.make_ca("kubernetes")
+    leaf, _ = pki.node_client(impostor, "n1")
+    assert leaf.issuer == cluster_ca.cert.subject
+    assert not core.signed_by(leaf, cluster_ca.cert)
+
+
+def test_public_key_hash_matches_between_cert_and_key(cluster_ca):
+    cert, key = pki.node_client(cluster_ca, "n1")
+    assert core.public_key_sha256(cert.public_key()) == core.public_key_sha256(key.public_key())
