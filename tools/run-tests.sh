@@ -18,7 +18,8 @@ stage() {
         failed+=("$name")
     fi
 }
-stage unit python -m pytest -q -p no:cacheprovider tests/unit
+stage unit python -m pytest -q tests/unit
+stage integration python -m pytest -q tests/integration
 stage sanity tools/sanity.sh
 stage lint tools/lint.sh
 stage build tools/build.sh --check
