@@ -191,6 +191,7 @@ def served_facts(served: Served) -> dict[str, t.Any]:
     return {
         "subject": core.name_string(leaf.subject),
         "issuer": core.name_string(leaf.issuer),
+        "serial": f"{leaf.serial_number:X}",
         "not_before": core.iso(core.not_before(leaf)),
         "not_after": core.iso(core.not_after(leaf)),
         "dns_names": sans.dns,
