@@ -1,0 +1,261 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""csr_approve end to end against an in-process HTTPS fake API on 127.0.0.1.
+
+Runs the real module (argument spec, kubeconfig loading, the kubernetes client, TLS and
+client-certificate auth) and checks what was written to the API, not only what was returned.
+"""
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_approver import Approver, Options
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_policy import build_policy
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import KubeClient
+from ansible_collections.kubecerts.kubelet.plugins.modules import csr_approve
+
+import pkifactory
+from csr_fake_api import CSR_BASE, FakeApi
+from csrfactory import CLIENT, cluster_nodes, csr_object
+
+
+@pytest.fixture
+def api(tmp_path, cluster_ca):
+    with FakeApi(str(tmp_path), cluster_ca) as fake:
+        for node in cluster_nodes().values():
+            fake.add_node(node)
+        fake.admin = fake.kubeconfig("kubernetes-admin", name="admin.kubeconfig")
+        yield fake
+
+
+def run(args, capsys):
+    """Runs csr_approve's main() and returns its JSON result (success or failure)."""
+    with patch_module_args(args), pytest.raises(SystemExit):
+        csr_approve.main()
+    out = capsys.readouterr().out
+    return json.loads(out)
+
+
+def puts(api):
+    return [r for r in api.requests if r[0] == "PUT"]
+
+
+def names(result, bucket):
+    return [entry["name"] for entry in result[bucket]]
+
+
+def test_approves_valid_denies_invalid_and_leaves_missing_node_pending(api, capsys):
+    api.add_csr(csr_object("csr-good"))
+    api.add_csr(csr_object("csr-steal", ips=["10.0.0.12"]))          # worker2's IP
+    api.add_csr(csr_object("csr-ghost", node="ghost", ips=["10.0.0.50"]))
+    api.add_csr(csr_object("csr-other-signer", signer="example.com/foo"))
+    result = run({"kubeconfig": api.admin}, capsys)
+    assert result["changed"] is True
+    assert names(result, "approved") == ["csr-good"]
+    assert names(result, "denied") == ["csr-steal"]
+    assert result["denied"][0]["codes"] == ["IPNotOnNode"] and "10.0.0.12" in result["denied"][0]["reason"]
+    assert names(result, "skipped") == ["csr-ghost"]      # other signers are not reported at all
+    assert api.condition_types("csr-good") == ["Approved"]
+    assert api.condition_types("csr-steal") == ["Denied"]
+    assert api.condition_types("csr-ghost") == [] and api.condition_types("csr-other-signer") == []
+    approved = api.csrs["csr-good"]["status"]["conditions"][0]
+    assert approved["reason"] == "KubecertsApproved" and "status.addresses" in approved["message"]
+    assert api.csrs["csr-steal"]["status"]["conditions"][0]["reason"] == "KubecertsDenied"
+    entry = result["approved"][0]
+    assert (entry["node"], entry["dns_names"], entry["ip_addresses"]) == ("worker1", ["worker1"], ["10.0.0.11"])
+
+
+def test_check_mode_reports_and_writes_nothing(api, capsys):
+    api.add_csr(csr_object("csr-good"))
+    api.add_csr(csr_object("csr-bad", username="system:node:worker2"))
+    result = run({"kubeconfig": api.admin, "_ansible_check_mode": True}, capsys)
+    assert (names(result, "approved"), names(result, "denied")) == (["csr-good"], ["csr-bad"])
+    assert result["changed"] is True
+    assert puts(api) == []
+    assert api.condition_types("csr-good") == [] and api.condition_types("csr-bad") == []
+
+
+def test_second_run_is_harmless_and_unchanged(api, capsys):
+    api.add_csr(csr_object("csr-good"))
+    run({"kubeconfig": api.admin}, capsys)
+    before = len(puts(api))
+    result = run({"kubeconfig": api.admin}, capsys)
+    assert result["changed"] is False
+    assert result["approved"] == [] and result["skipped"][0]["codes"] == ["AlreadyApproved"]
+    assert len(puts(api)) == before
+    assert api.condition_types("csr-good") == ["Approved"]
+
+
+def test_leave_pending_writes_nothing_for_invalid(api, capsys):
+    api.add_csr(csr_object("csr-uri", uris=["spiffe://x/y"]))
+    result = run({"kubeconfig": api.admin, "invalid_action": "leave_pending"}, capsys)
+    assert result["changed"] is False and result["denied"] == []
+    assert result["skipped"][0]["codes"] == ["URISAN"] and result["skipped"][0]["reason"].startswith("left pending")
+    assert puts(api) == []
+
+
+def test_csr_approved_by_someone_else_meanwhile_is_not_approved_twice(api):
+    api.add_csr(csr_object("csr-race"))
+
+    def someone_else_approves(name):
+        api.csrs[name]["status"] = {"conditions": [{"type": "Approved", "status": "True", "reason": "Human"}]}
+        api.csrs[name]["metadata"]["resourceVersion"] = api._next_version()
+
+    api.before_put = someone_else_approves
+    with KubeClient.from_params({"kubeconfig": api.admin}) as client:
+        result = Approver(client, Options(build_policy())).run()
+    assert result["approved"] == [] and result["skipped"][0]["codes"] == ["AlreadyApproved"]
+    assert result["changed"] is False
+    assert api.condition_types("csr-race") == ["Approved"]
+    assert api.csrs["csr-race"]["status"]["conditions"][0]["reason"] == "Human"
+
+
+def test_node_identity_without_approve_rights_fails_with_the_apis_403(api, capsys):
+    api.add_csr(csr_object("csr-good"))
+    node_config = api.kubeconfig("system:node:worker1", orgs=("system:nodes",), name="node.kubeconfig")
+    result = run({"kubeconfig": node_config}, capsys)
+    assert result["failed"] is True
+    assert result["api_status"] == 403 and result["api_reason"] == "Forbidden"
+    msg = result["msg"]
+    assert "\n" not in msg and "Traceback" not in msg
+    assert "403 Forbidden" in msg and 'User "system:node:worker1" cannot update resource' in msg
+    assert api.condition_types("csr-good") == []
+
+
+def test_unauthenticated_request_fails_with_401(api, capsys, tmp_path):
+    result = run({"host": api.url, "ca_cert": api.ca_path}, capsys)
+    assert result["failed"] is True and result["api_status"] == 401 and "401 Unauthorized" in result["msg"]
+
+
+def test_bearer_token_auth_with_host_and_ca(api, capsys):
+    api.tokens["admin-token"] = ("token-admin", ["system:masters"])
+    api.add_csr(csr_object("csr-good"))
+    result = run({"host": api.url, "ca_cert": api.ca_path, "api_key": "admin-token"}, capsys)
+    assert names(result, "approved") == ["csr-good"]
+    assert ("PUT", f"{CSR_BASE}/csr-good/approval", "token-admin") in api.requests
+
+
+def test_env_fallbacks_are_honoured(api, capsys, monkeypatch):
+    api.add_csr(csr_object("csr-good"))
+    monkeypatch.setenv("K8S_AUTH_KUBECONFIG", api.admin)
+    assert names(run({}, capsys), "approved") == ["csr-good"]
+
+
+def test_unreachable_api_fails_in_one_line(api, capsys):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]            # nothing listens there once closed
+    config = api.kubeconfig("kubernetes-admin", server=f"https://127.0.0.1:{port}", name="dead.kubeconfig")
+    result = run({"kubeconfig": config, "request_timeout": 2}, capsys)
+    assert result["failed"] is True and result["api_reason"] == "Unreachable" and result["api_status"] is None
+    assert "unreachable" in result["msg"] and "refused" in result["msg"].lower()
+    assert "\n" not in result["msg"] and "Traceback" not in result["msg"]
+
+
+def test_api_certificate_from_another_ca_fails_verification(api, capsys, other_ca, tmp_path):
+    wrong_ca = pkifactory.write(str(tmp_path / "wrong-ca.crt"), pkifactory.cert_pem(other_ca.cert))
+    result = run({"kubeconfig": api.admin, "ca_cert": wrong_ca}, capsys)
+    assert result["failed"] is True and result["api_reason"] == "TLSError"
+    assert "certificate verify failed" in result["msg"] and "\n" not in result["msg"]
+
+
+def test_silent_api_times_out_instead_of_hanging(api, capsys):
+    with socket.socket() as silent:             # accepts TCP, never speaks TLS
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        config = api.kubeconfig("kubernetes-admin", server=f"https://127.0.0.1:{silent.getsockname()[1]}",
+                                name="silent.kubeconfig")
+        result = run({"kubeconfig": config, "request_timeout": 1}, capsys)
+    assert result["failed"] is True and result["api_reason"] == "Unreachable"
+    assert "timed out" in result["msg"] and "\n" not in result["msg"]
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (None, "no such file"),
+    (b"clusters: [oops", "not a usable kubeconfig"),
+    (b"{}", "not a usable kubeconfig"),
+])
+def test_bad_kubeconfig_names_the_file(tmp_path, capsys, content, fragment):
+    path = tmp_path / "kubeconfig"
+    if content is not None:
+        path.write_bytes(content)
+    result = run({"kubeconfig": str(path)}, capsys)
+    assert result["failed"] is True and fragment in result["msg"] and str(path) in result["msg"]
+
+
+def test_bad_policy_option_fails_before_any_request(api, capsys):
+    result = run({"kubeconfig": api.admin, "allowed_cidrs": ["not-a-cidr"]}, capsys)
+    assert result["failed"] is True and "allowed_cidrs" in result["msg"]
+    assert api.requests == []
+
+
+def test_names_and_nodes_filters(api, capsys):
+    api.add_csr(csr_object("csr-w1"))
+    api.add_csr(csr_object("csr-w2", node="worker2", ips=["10.0.0.12"]))
+    result = run({"kubeconfig": api.admin, "names": ["csr-w2", "csr-w1"], "nodes": ["worker2"]}, capsys)
+    assert names(result, "approved") == ["csr-w2"] and result["skipped"] == []
+    assert result["unapproved_nodes"] == []
+    assert api.condition_types("csr-w1") == []
+
+
+def test_client_csrs_only_when_enabled(api, capsys):
+    api.add_csr(csr_object("csr-client", signer=CLIENT, usages=["digital signature", "client auth"]))
+    assert run({"kubeconfig": api.admin}, capsys)["skipped"] == []
+    result = run({"kubeconfig": api.admin, "approve_client_csrs": True}, capsys)
+    assert names(result, "approved") == ["csr-client"]
+
+
+class FakeClock:
+    def __init__(self, on_sleep):
+        self.now = 0.0
+        self.on_sleep = on_sleep
+        self.sleeps = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+        self.on_sleep(self.now)
+
+
+def test_watch_approves_csrs_that_arrive_later_and_node_registration(api):
+    api.add_csr(csr_object("csr-early-ghost", node="worker3", ips=["10.0.0.13"]))
+
+    def arrivals(now):
+        if now == 2:
+            api.add_csr(csr_object("csr-late"))
+        if now == 4:   # worker3 registers: its pending CSR is now judged on the Node
+            api.add_node({"metadata": {"name": "worker3"},
+                          "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.13"}]}})
+
+    fake = FakeClock(arrivals)
+    with KubeClient.from_params({"kubeconfig": api.admin}) as client:
+        result = Approver(client, Options(build_policy(), watch_seconds=7, poll_interval=2),
+                          clock=fake.clock, sleep=fake.sleep).run()
+    assert names(result, "approved") == ["csr-early-ghost", "csr-late"]
+    assert result["skipped"] == []
+    assert fake.sleeps == [2, 2, 2, 1]
+    assert len(puts(api)) == 2
+
+
+def test_watch_ends_once_every_listed_node_is_approved(api):
+    fake = FakeClock(lambda now: api.add_csr(csr_object("csr-late")) if now == 2 else None)
+    with KubeClient.from_params({"kubeconfig": api.admin}) as client:
+        result = Approver(client, Options(build_policy(), watch_seconds=60, poll_interval=2,
+                                          nodes=frozenset({"worker1"})), clock=fake.clock, sleep=fake.sleep).run()
+    assert names(result, "approved") == ["csr-late"] and result["unapproved_nodes"] == []
+    assert fake.sleeps == [2]
+
+
+def test_watch_reports_nodes_left_without_approval(api):
+    fake = FakeClock(lambda now: None)
+    with KubeClient.from_params({"kubeconfig": api.admin}) as client:
+        result = Approver(client, Options(build_policy(), watch_seconds=4, poll_interval=2,
+                                          nodes=frozenset({"worker2"})), clock=fake.clock, sleep=fake.sleep).run()
+    assert result["unapproved_nodes"] == ["worker2"] and sum(fake.sleeps) == 4
