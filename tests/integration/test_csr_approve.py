@@ -1,0 +1,277 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""csr_approve against the lab's Kubernetes API stand-in, run as a real process on 127.0.0.1.
+
+CSRs are created through the API by the identities that would create them (a node's client
+certificate), so the stand-in's authentication, Node authorizer, NodeRestriction admission,
+approval validation and signer all take part. Decisions are checked on the API's state
+afterwards: conditions written, certificates issued (or not) by the signer.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from cryptography import x509
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
+
+import pkifactory  # noqa: E402
+from csrfactory import CLIENT, csr_object  # noqa: E402
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import KubeClient  # noqa: E402
+from ansible_collections.kubecerts.kubelet.plugins.modules import csr_approve  # noqa: E402
+
+STANDIN = os.path.join(ROOT, "tests", "lab", "standins", "kube_api.py")
+CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+NODES = {"worker1": "10.0.0.11", "worker2": "10.0.0.12"}
+
+pytestmark = pytest.mark.skipif(not os.path.exists(STANDIN), reason="the lab API stand-in is not there")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Cluster:
+    """A running stand-in plus kubeconfigs for the identities the tests need."""
+
+    def __init__(self, workdir: str) -> None:
+        self.dir = workdir
+        self.ca = pkifactory.make_ca("kubernetes")
+        self.ca_path = self._write("ca.crt", pkifactory.cert_pem(self.ca.cert))
+        ca_key = self._write("ca.key", pkifactory.key_pem(self.ca.key), 0o600)
+        cert, key = pkifactory.make_leaf(self.ca, "kube-apiserver", orgs=(), ips=["127.0.0.1"], client=False,
+                                         server=True)
+        tls_cert = self._write("apiserver.crt", pkifactory.cert_pem(cert))
+        tls_key = self._write("apiserver.key", pkifactory.key_pem(key), 0o600)
+        self.port = free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.log = open(os.path.join(workdir, "kube-api.log"), "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, STANDIN, "--listen", f"127.0.0.1:{self.port}", "--state-dir", os.path.join(workdir, "state"),
+             "--ca-cert", self.ca_path, "--ca-key", ca_key, "--tls-cert", tls_cert, "--tls-key", tls_key,
+             "--no-auto-approve-node-client"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_until_listening()
+        self.admin = self.kubeconfig("admin", "kubernetes-admin", ["system:masters"])
+
+    def _write(self, name: str, data: bytes, mode: int = 0o644) -> str:
+        return pkifactory.write(os.path.join(self.dir, name), data, mode)
+
+    def _wait_until_listening(self) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"API stand-in exited: {open(self.log.name, 'rb').read()[-2000:]!r}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("API stand-in did not listen within 20 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+    def kubeconfig(self, name: str, cn: str, orgs: list[str], server: str | None = None) -> str:
+        cert, key = pkifactory.make_leaf(self.ca, cn, orgs=orgs, client=True)
+        config = {
+            "apiVersion": "v1", "kind": "Config", "current-context": name,
+            "clusters": [{"name": "lab", "cluster": {"server": server or self.url,
+                                                     "certificate-authority": self.ca_path}}],
+            "users": [{"name": name, "user": {
+                "client-certificate-data": base64.b64encode(pkifactory.cert_pem(cert)).decode(),
+                "client-key-data": base64.b64encode(pkifactory.key_pem(key)).decode()}}],
+            "contexts": [{"name": name, "context": {"cluster": "lab", "user": name}}],
+        }
+        return self._write(f"{name}.kubeconfig", json.dumps(config).encode(), 0o600)
+
+    def client(self, kubeconfig: str | None = None) -> KubeClient:
+        return KubeClient.from_params({"kubeconfig": kubeconfig or self.admin})
+
+    def node_identity(self, node: str) -> str:
+        return self.kubeconfig(f"node-{node}", f"system:node:{node}", ["system:nodes"])
+
+    def submit(self, kubeconfig: str, csr: dict) -> None:
+        """Creates the CSR as the kubeconfig's identity; the API fills in username and groups."""
+        body = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+                "metadata": {"name": csr["metadata"]["name"]},
+                "spec": {k: v for k, v in csr["spec"].items() if k not in ("username", "groups")}}
+        with self.client(kubeconfig) as client:
+            client.request("POST", CSRS, body=body)
+
+    def csr(self, name: str) -> dict:
+        with self.client() as client:
+            return client.get_csr(name)
+
+    def conditions(self, name: str) -> list[tuple[str, str]]:
+        return [(c["type"], c.get("reason", "")) for c in (self.csr(name).get("status") or {}).get("conditions") or []]
+
+    def issued(self, name: str, timeout: float = 10) -> x509.Certificate | None:
+        """The certificate the stand-in's signer issued for an approved CSR (it signs asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            certificate = (self.csr(name).get("status") or {}).get("certificate")
+            if certificate:
+                return x509.load_pem_x509_certificate(base64.b64decode(certificate))
+            time.sleep(0.2)
+        return None
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    lab = Cluster(str(tmp_path_factory.mktemp("csr-approve-api")))
+    try:
+        with lab.client() as admin:
+            for node, ip in NODES.items():
+                admin.request("POST", "/api/v1/nodes", body={
+                    "apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
+                    "status": {"addresses": [{"type": "InternalIP", "address": ip},
+                                             {"type": "Hostname", "address": node}]}})
+        lab.identities = {node: lab.node_identity(node) for node in (*NODES, "ghost")}
+        yield lab
+    finally:
+        lab.stop()
+
+
+def run(args: dict, capsys) -> dict:
+    with patch_module_args(args), pytest.raises(SystemExit):
+        csr_approve.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def by_name(result: dict) -> dict[str, tuple[str, list[str]]]:
+    return {entry["name"]: (bucket, entry["codes"]) for bucket in ("approved", "denied", "skipped")
+            for entry in result[bucket]}
+
+
+CRAFTED = {
+    # name: (identity, csr_object kwargs, expected bucket, expected codes)
+    "int-good": ("worker1", {}, "approved", []),
+    "int-other-nodes-ip": ("worker1", {"ips": ["10.0.0.12"]}, "denied", ["IPNotOnNode"]),
+    "int-client-auth-usage": ("worker1", {"usages": ["digital signature", "server auth", "client auth"]},
+                              "denied", ["UsageNotAllowed"]),
+    "int-uri-san": ("worker1", {"uris": ["spiffe://cluster.local/ns/x/sa/y"]}, "denied", ["URISAN"]),
+    "int-email-san": ("worker1", {"emails": ["root@worker1"]}, "denied", ["EmailSAN"]),
+    "int-too-long": ("worker1", {"expiration_seconds": 3 * 365 * 86400}, "denied", ["ExpirationTooLong"]),
+    "int-foreign-dns": ("worker1", {"dns": ["worker1", "kubernetes.default.svc"]}, "denied", ["DNSNotAllowed"]),
+    "int-no-sans": ("worker1", {"dns": [], "ips": []}, "denied", ["NoSAN"]),
+    "int-ghost-node": ("ghost", {"node": "ghost", "ips": ["10.0.0.50"]}, "skipped", ["NodeNotFound"]),
+    "int-username-differs": ("masquerade", {}, "denied", ["UsernameMismatch"]),
+}
+
+
+def test_crafted_csrs_get_the_right_decisions(cluster, capsys):
+    # An admin who also claims system:nodes may create a CSR for worker1's CN: the request's
+    # username then differs from the CN while every other field is right.
+    cluster.identities["masquerade"] = cluster.kubeconfig("masquerade", "kubernetes-admin",
+                                                          ["system:masters", "system:nodes"])
+    for name, (identity, kwargs, _bucket, _codes) in CRAFTED.items():
+        cluster.submit(cluster.identities[identity], csr_object(name, **kwargs))
+    result = run({"kubeconfig": cluster.admin, "names": list(CRAFTED)}, capsys)
+    assert by_name(result) == {name: (bucket, codes) for name, (_i, _k, bucket, codes) in CRAFTED.items()}
+    assert result["changed"] is True
+
+    assert cluster.conditions("int-good") == [("Approved", "KubecertsApproved")]
+    issued = cluster.issued("int-good")
+    assert issued is not None and issued.issuer == cluster.ca.cert.subject
+    sans = issued.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["10.0.0.11"]
+    for name, (_identity, _kwargs, bucket, _codes) in CRAFTED.items():
+        if bucket == "denied":
+            assert cluster.conditions(name) == [("Denied", "KubecertsDenied")], name
+            assert "certificate" not in (cluster.csr(name).get("status") or {}), name
+    assert cluster.conditions("int-ghost-node") == []
+
+
+def test_approving_twice_is_harmless(cluster, capsys):
+    cluster.submit(cluster.identities["worker2"], csr_object("int-twice", node="worker2", ips=["10.0.0.12"]))
+    first = run({"kubeconfig": cluster.admin, "names": ["int-twice"]}, capsys)
+    assert by_name(first) == {"int-twice": ("approved", [])}
+    assert cluster.issued("int-twice") is not None
+    second = run({"kubeconfig": cluster.admin, "names": ["int-twice"]}, capsys)
+    assert second["changed"] is False
+    assert by_name(second) == {"int-twice": ("skipped", ["AlreadyApproved"])}
+    assert cluster.conditions("int-twice") == [("Approved", "KubecertsApproved")]
+
+
+def test_check_mode_changes_nothing(cluster, capsys):
+    cluster.submit(cluster.identities["worker1"], csr_object("int-check"))
+    result = run({"kubeconfig": cluster.admin, "names": ["int-check"], "_ansible_check_mode": True}, capsys)
+    assert by_name(result) == {"int-check": ("approved", [])} and result["changed"] is True
+    assert cluster.conditions("int-check") == []
+
+
+def test_client_renewal_is_approved_and_signed_when_enabled(cluster, capsys):
+    cluster.submit(cluster.identities["worker2"],
+                   csr_object("int-client", node="worker2", signer=CLIENT, usages=["digital signature", "client auth"]))
+    assert run({"kubeconfig": cluster.admin, "names": ["int-client"]}, capsys)["skipped"] == []
+    result = run({"kubeconfig": cluster.admin, "names": ["int-client"], "approve_client_csrs": True}, capsys)
+    assert by_name(result) == {"int-client": ("approved", [])}
+    issued = cluster.issued("int-client")
+    assert issued is not None and issued.subject.rfc4514_string() == "CN=system:node:worker2,O=system:nodes"
+
+
+def test_watch_approves_a_csr_that_arrives_later(cluster, capsys):
+    def kubelet_asks_later():
+        time.sleep(1.5)
+        cluster.submit(cluster.identities["worker2"], csr_object("int-watched", node="worker2", ips=["10.0.0.12"]))
+
+    asker = threading.Thread(target=kubelet_asks_later)
+    asker.start()
+    started = time.monotonic()
+    result = run({"kubeconfig": cluster.admin, "nodes": ["worker2"], "names": ["int-watched"],
+                  "watch_seconds": 30, "poll_interval": 1}, capsys)
+    asker.join()
+    assert by_name(result) == {"int-watched": ("approved", [])} and result["unapproved_nodes"] == []
+    assert time.monotonic() - started < 10  # ended once worker2 was served, not after 30 s
+    assert cluster.issued("int-watched") is not None
+
+
+def test_node_identity_fails_with_the_apis_own_403(cluster, capsys):
+    cluster.submit(cluster.identities["worker1"], csr_object("int-forbidden"))
+    result = run({"kubeconfig": cluster.identities["worker1"], "names": ["int-forbidden"]}, capsys)
+    assert result["failed"] is True
+    assert (result["api_status"], result["api_reason"]) == (403, "Forbidden")
+    assert 'User "system:node:worker1" cannot update resource "certificatesigningrequests/approval"' in result["msg"]
+    assert "\n" not in result["msg"]
+    assert cluster.conditions("int-forbidden") == []
+
+
+def test_unreachable_api_fails_with_its_reason(cluster, capsys):
+    dead = cluster.kubeconfig("dead", "kubernetes-admin", ["system:masters"], server=f"https://127.0.0.1:{free_port()}")
+    result = run({"kubeconfig": dead, "request_timeout": 2}, capsys)
+    assert result["failed"] is True and result["api_reason"] == "Unreachable"
+    assert "Connection refused" in result["msg"] and "\n" not in result["msg"]
+
+
+def test_through_ansible_a_403_is_one_line_and_no_traceback(cluster):
+    """The same 403 seen by an operator: through the ansible CLI, the module's real execution path."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    proc = subprocess.run(  # noqa: S603
+        [os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost", "-c", "local",
+         "-e", f"ansible_python_interpreter={sys.executable}", "-m", "kubecerts.kubelet.csr_approve",
+         "-a", json.dumps({"kubeconfig": cluster.identities["worker1"], "names": ["int-forbidden"]})],
+        capture_output=True, text=True, env=env, timeout=120, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert "403 Forbidden" in output and "certificatesigningrequests/approval" in output
+    assert "Traceback" not in output and "MODULE FAILURE" not in output
