@@ -36,6 +36,10 @@ COMMON_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 }
 COMMON_MUTUALLY_EXCLUSIVE = [("ca_content", "ca_path")]
 COMMON_REQUIRED_ONE_OF = [("ca_content", "ca_path")]
+CA_BUNDLE_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
+    **COMMON_ARGUMENT_SPEC,
+    "create": {"type": "bool", "default": False},
+}
 
 
 class CaEntry(t.NamedTuple):
@@ -234,6 +238,14 @@ def wanted_from_content(content: str | bytes | None, source: str = "ca_content")
     return wanted
 
 
+def wanted_from_params(params: t.Mapping[str, t.Any]) -> list[CaEntry]:
+    """The requested CAs: ``ca_content`` as checked by the action plugin, or (when the module
+    is run without it) ``ca_path`` read on the node."""
+    if params.get("ca_content") is None and params.get("ca_path"):
+        return wanted_from_content(read_bounded(params["ca_path"]), params["ca_path"])
+    return wanted_from_content(params.get("ca_content"))
+
+
 def certs_by_fingerprint(*groups: t.Sequence[CaEntry]) -> dict[str, str]:
     """{fingerprint: PEM} of every certificate seen, for the controller to describe."""
     found: dict[str, str] = {}
@@ -246,7 +258,7 @@ def certs_by_fingerprint(*groups: t.Sequence[CaEntry]) -> dict[str, str]:
 def run_ca_bundle(params: t.Mapping[str, t.Any], check_mode: bool) -> dict[str, t.Any]:
     """The node side of the ca_bundle module."""
     path = params["path"]
-    wanted = wanted_from_content(params.get("ca_content"))
+    wanted = wanted_from_params(params)
     change = plan_bundle_file(path, wanted, params["state"], create=params.get("create", False))
     plan = WritePlan(backup=params.get("backup", True))
     # A symlinked CA file (a distribution's shared copy) is updated where it really lives.

@@ -312,7 +312,7 @@ def run_kubeconfig_ca(params: t.Mapping[str, t.Any], check_mode: bool,
                       probe: t.Callable[..., ServerCheck] = probe_server) -> dict[str, t.Any]:
     path = params["path"]
     state = params["state"]
-    wanted = bundle.wanted_from_content(params.get("ca_content"))
+    wanted = bundle.wanted_from_params(params)
     real = os.path.realpath(path)
     raw = read_bounded(real)
     try:
