@@ -67,7 +67,7 @@ def _rancher(product: str, services: tuple[str, ...]) -> Profile:
         name=product,
         client_cert=f"{agent}/client-kubelet.crt", client_key=f"{agent}/client-kubelet.key",
         serving_cert=f"{agent}/serving-kubelet.crt", serving_key=f"{agent}/serving-kubelet.key",
-        kubeconfig=f"{agent}/kubelet.kubeconfig", kubelet_config=None,
+        kubeconfig=f"{agent}/kubelet.kubeconfig", kubelet_config=f"{agent}/etc/kubelet.conf.d/00-{product}-defaults.conf",
         ca_cert=f"{agent}/client-ca.crt", api_ca_cert=f"{agent}/server-ca.crt",
         services=services, pki_dir=agent,
         flag_files=((f"/etc/rancher/{product}/config.yaml", "yaml"),),
@@ -94,7 +94,10 @@ PROFILES: dict[str, Profile] = {
     "handbuilt": Profile(
         name="handbuilt",
         client_cert="/etc/kubernetes/ssl/worker.pem", client_key="/etc/kubernetes/ssl/worker-key.pem",
-        serving_cert="/etc/kubernetes/ssl/worker.pem", serving_key="/etc/kubernetes/ssl/worker-key.pem",
+        # Without --tls-cert-file the kubelet self-signs into its cert dir, as on kubeadm;
+        # seed 003's --tls-cert-file=worker.pem is picked up from the unit's flags.
+        serving_cert="/var/lib/kubelet/pki/kubelet.crt", serving_key="/var/lib/kubelet/pki/kubelet.key",
+        rotated_serving_cert="/var/lib/kubelet/pki/kubelet-server-current.pem",
         kubeconfig="/etc/kubernetes/worker-kubeconfig.yaml", kubelet_config=None,
         ca_cert="/etc/kubernetes/ssl/ca.pem", api_ca_cert="/etc/kubernetes/ssl/ca.pem",
         services=("kubelet",), pki_dir="/etc/kubernetes/ssl", flag_files=_KUBEADM_FLAG_FILES,

@@ -1,0 +1,63 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""cert_info: gather on the node (one module run), judge on the controller.
+
+The node part (module_utils/_gather.py, standard library only) returns public material;
+module_utils/_crypto/inspection.py parses and judges it here, where cryptography is a
+declared requirement. Options left unset fall back to the collection-wide inventory
+variables (kubecerts_profile, kubecerts_node_name, kubecerts_client_cert, ...).
+"""
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import inspection
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    HAS_CRYPTOGRAPHY,
+)
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
+
+MODULE = "kubecerts.kubelet.cert_info"
+
+# option -> inventory variable that supplies it when the task does not.
+INVENTORY_DEFAULTS: dict[str, str] = {
+    "profile": "kubecerts_profile",
+    "node_name": "kubecerts_node_name",
+    "client_cert": "kubecerts_client_cert",
+    "client_key": "kubecerts_client_key",
+    "serving_cert": "kubecerts_serving_cert",
+    "serving_key": "kubecerts_serving_key",
+    "kubeconfig": "kubecerts_kubelet_kubeconfig",
+    "kubelet_config": "kubecerts_kubelet_config",
+    "ca_cert": "kubecerts_node_ca_cert",
+}
+
+
+class ActionModule(KubecertsAction):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def module_args(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        args = dict(self._task.args)
+        for option, variable in INVENTORY_DEFAULTS.items():
+            if args.get(option) is None and task_vars.get(variable) not in (None, ""):
+                args[option] = self._templar.template(task_vars[variable])
+        return args
+
+    def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        if not HAS_CRYPTOGRAPHY:
+            raise KubecertsError(f"cert_info needs the python cryptography library on the controller: "
+                                 f"{CRYPTOGRAPHY_IMPORT_ERROR}")
+        raw = self._execute_module(module_name=MODULE, module_args=self.module_args(task_vars),
+                                   task_vars=task_vars)
+        gathered = raw.get("gathered")
+        if raw.get("failed") or not isinstance(gathered, dict):
+            raw.setdefault("failed", True)
+            raw.setdefault("msg", "cert_info: the node part returned no data")
+            return raw
+        options = gathered.get("options") or {}
+        return inspection.inspect(gathered, warn_days=options.get("warn_days") or 30,
+                                  node_ips=options.get("node_ips"), node_dns_names=options.get("node_dns_names"))
