@@ -1,0 +1,213 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Lab life cycle: up (build, boot, lay out PKI, wait for Ready), down and status."""
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import socket
+import time
+import typing as t
+from concurrent.futures import ThreadPoolExecutor
+
+from . import image, nodes, pki
+from .api import Api
+from .files import Tree, kubeconfig
+from .inventory import read_state, write_controller_files, write_private, write_state
+from .layouts import LAYOUTS, Node, authorized_keys, control_plane_files
+from .topology import NodeSpec, plan
+from .util import LabError, log, parallel, run, wait_until
+
+# What DIR may contain for `down` to delete it: a guard against removing a wrong directory.
+LAB_ENTRIES = {"state.json", "inventory.yml", "admin.kubeconfig", "ssh", "ca", "pki"}
+READY_TIMEOUT = 120.0
+
+
+def paths(lab_dir: str) -> dict[str, str]:
+    return {
+        "ssh_key": os.path.join(lab_dir, "ssh", "id_ed25519"),
+        "ca_cert": os.path.join(lab_dir, "ca", "ca.crt"),
+        "ca_key": os.path.join(lab_dir, "ca", "ca.key"),
+        "admin_cert": os.path.join(lab_dir, "pki", "admin.crt"),
+        "admin_key": os.path.join(lab_dir, "pki", "admin.key"),
+        "admin_kubeconfig": os.path.join(lab_dir, "admin.kubeconfig"),
+    }
+
+
+def api_client(state: dict[str, t.Any], timeout: float = 5.0) -> Api:
+    p = paths(state["lab_dir"])
+    return Api(state["api_server"], p["ca_cert"], p["admin_cert"], p["admin_key"], timeout=timeout)
+
+
+def _same_lab(state: dict[str, t.Any] | None, prefix: str, specs: list[NodeSpec]) -> bool:
+    if not state or state.get("prefix") != prefix:
+        return False
+    if [n["name"] for n in state["nodes"]] != [s.name for s in specs]:
+        return False
+    return all(nodes.running(n["container"]) for n in state["nodes"])
+
+
+def up(workers: int = 4, lab_dir: str = ".lab", prefix: str = "kcl", only: list[str] | None = None,
+       wait: bool = True) -> dict[str, t.Any]:
+    started = time.monotonic()
+    lab_dir = os.path.abspath(lab_dir)
+    specs = plan(workers, only)
+    state = read_state(lab_dir)
+    if _same_lab(state, prefix, specs):
+        assert state is not None
+        write_controller_files(state)
+        log(f"lab {prefix} already up in {lab_dir} ({len(specs)} nodes); use down first to rebuild it")
+        return state
+    if state or nodes.labelled(prefix) or os.path.exists(lab_dir):
+        log(f"replacing the previous lab {prefix} in {lab_dir}")
+        down(lab_dir, prefix)
+    os.makedirs(lab_dir, mode=0o700)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        images_job = pool.submit(image.ensure_images, sorted({s.variant for s in specs}))
+        ssh_job = pool.submit(_ssh_keygen, lab_dir)
+        keys = _make_keys(specs)
+        images = images_job.result()
+        public_key = ssh_job.result()
+    log(f"images ready after {time.monotonic() - started:.1f} s; creating {len(specs)} nodes")
+
+    state = {"prefix": prefix, "lab_dir": lab_dir, "images": images,
+             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+             "nodes": [{"name": s.name, "container": nodes.container_name(prefix, s.name)} for s in specs]}
+    write_state(state)  # lets `down` find the containers should anything below fail
+    ips = parallel(lambda s: nodes.create(prefix, s.name, images[s.variant], lab_dir), specs)
+    state["api_server"] = f"https://{ips[0]}:6443"
+    trees = _lay_out(state, specs, ips, keys, public_key)
+    containers = [n["container"] for n in state["nodes"]]
+    parallel(lambda pair: nodes.push(*pair), list(zip(containers, trees)))
+    parallel(nodes.start, containers)
+    write_controller_files(state)
+    log(f"{len(specs)} nodes started after {time.monotonic() - started:.1f} s")
+    if wait:
+        wait_ready(state)
+        log(f"lab {prefix} up in {time.monotonic() - started:.1f} s: {lab_dir}/inventory.yml")
+    return state
+
+
+def _ssh_keygen(lab_dir: str) -> bytes:
+    key = paths(lab_dir)["ssh_key"]
+    os.makedirs(os.path.dirname(key), mode=0o700, exist_ok=True)
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kubecerts-lab", "-f", key])
+    with open(key + ".pub", "rb") as handle:
+        return handle.read()
+
+
+def _make_keys(specs: list[NodeSpec]) -> dict[str, t.Any]:
+    """Every private key up front, while the image builds or the containers start."""
+    keys: dict[str, t.Any] = {"ca": pki.new_ca(), "apiserver": pki.new_key("rsa"), "admin": pki.new_key("rsa")}
+    for spec in specs:
+        layout = LAYOUTS[spec.layout]
+        keys[f"{spec.name}/client"] = pki.new_key(layout.client_kind)
+        keys[f"{spec.name}/serving"] = (keys[f"{spec.name}/client"] if layout.shared_pair
+                                        else pki.new_key(layout.serving_kind))
+    return keys
+
+
+def _lay_out(state: dict[str, t.Any], specs: list[NodeSpec], ips: list[str], keys: dict[str, t.Any],
+             public_key: bytes) -> list[Tree]:
+    """Issues every certificate, writes the controller's copies and returns each node's files."""
+    lab_dir, api_server = state["lab_dir"], state["api_server"]
+    ca: pki.CA = keys["ca"]
+    ca_pem = pki.cert_pem(ca.cert)
+    p = paths(lab_dir)
+    admin_cert = pki.cert_pem(pki.admin(ca, keys["admin"]))
+    admin_key = pki.key_pem(keys["admin"])
+    admin_conf = kubeconfig(api_server, cluster="kubernetes", user="kubernetes-admin",
+                            context="kubernetes-admin@kubernetes", ca_data=ca_pem,
+                            cert_data=admin_cert, key_data=admin_key)
+    write_private(p["ca_cert"], ca_pem, 0o644)
+    write_private(p["ca_key"], pki.key_pem(ca.key))
+    write_private(p["admin_cert"], admin_cert, 0o644)
+    write_private(p["admin_key"], admin_key)
+    write_private(p["admin_kubeconfig"], admin_conf)
+
+    trees = []
+    for spec, ip, entry in zip(specs, ips, state["nodes"]):
+        layout = LAYOUTS[spec.layout]
+        node = Node(spec.name, ip, api_server)
+        tree = authorized_keys(public_key) + layout.ca_files(ca_pem) + layout.config_files(node, ca_pem)
+        client_key, serving_key = keys[f"{spec.name}/client"], keys[f"{spec.name}/serving"]
+        if layout.shared_pair:
+            pair = pki.node_serving(ca, spec.name, [ip], serving_key, client_too=True)
+            tree += layout.client_files(pki.cert_pem(pair), pki.key_pem(serving_key))
+        else:
+            client = pki.node_client(ca, spec.name, client_key)
+            serving = pki.node_serving(ca, spec.name, [ip], serving_key)
+            tree += layout.client_files(pki.cert_pem(client), pki.key_pem(client_key))
+            tree += layout.serving_files(pki.cert_pem(serving), pki.key_pem(serving_key))
+        if spec.control_plane:
+            apiserver = pki.apiserver(ca, keys["apiserver"], [spec.name, *pki.API_DNS],
+                                      [pki.API_SERVICE_IP, ip])
+            tree += control_plane_files(node, ca, pki.cert_pem(apiserver), pki.key_pem(keys["apiserver"]),
+                                        admin_conf)
+        entry.update({"ip": ip, "layout": spec.layout, "variant": spec.variant,
+                      "image": state["images"][spec.variant], "profile": layout.profile,
+                      "control_plane": spec.control_plane, "paths": layout.paths()})
+        trees.append(tree)
+    return trees
+
+
+def _ssh_up(ip: str) -> bool:
+    try:
+        with socket.create_connection((ip, 22), timeout=1.0) as conn:
+            conn.settimeout(2.0)
+            return conn.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def wait_ready(state: dict[str, t.Any], timeout: float = READY_TIMEOUT) -> None:
+    """Until sshd answers on every node and every node is Ready in the API stand-in."""
+    for node in state["nodes"]:
+        wait_until(lambda ip=node["ip"]: _ssh_up(ip), timeout, what=f"sshd on {node['name']}")
+    api = api_client(state, timeout=3.0)
+    names = [n["name"] for n in state["nodes"]]
+
+    def all_ready() -> bool:
+        states = api.try_node_states() or {}
+        return all(states.get(name) == "Ready" for name in names)
+
+    try:
+        wait_until(all_ready, timeout, what="every node Ready")
+    except LabError:
+        states = api.try_node_states()
+        raise LabError(f"nodes not Ready after {timeout:.0f} s: "
+                       f"{states if states is not None else 'API unreachable'}; "
+                       f"see `labctl.py status --lab-dir {state['lab_dir']}`") from None
+
+
+def down(lab_dir: str = ".lab", prefix: str | None = None) -> None:
+    lab_dir = os.path.abspath(lab_dir)
+    state = read_state(lab_dir)
+    prefix = prefix or (state or {}).get("prefix") or "kcl"
+    names = set(nodes.labelled(prefix))
+    if state:
+        existing = set(nodes.labelled(state.get("prefix", prefix)))
+        names |= {n["container"] for n in state.get("nodes", []) if n["container"] in existing}
+    nodes.remove(sorted(names))
+    if os.path.isdir(lab_dir):
+        unknown = set(os.listdir(lab_dir)) - LAB_ENTRIES
+        if unknown:
+            raise LabError(f"{lab_dir} holds files a lab does not write ({', '.join(sorted(unknown)[:3])}); "
+                           "not deleting it")
+        shutil.rmtree(lab_dir)
+    log(f"lab {prefix} down ({len(names)} containers removed)")
+
+
+def status(lab_dir: str = ".lab") -> list[dict[str, t.Any]]:
+    state = read_state(os.path.abspath(lab_dir))
+    if not state:
+        raise LabError(f"no lab in {os.path.abspath(lab_dir)} (no state.json)")
+    states = api_client(state).try_node_states() if state.get("api_server") else None
+    rows = []
+    for node in state["nodes"]:
+        rows.append({"name": node["name"], "container": node["container"], "ip": node.get("ip", "-"),
+                     "layout": node.get("layout", "-"), "running": nodes.running(node["container"]),
+                     "ready": "API unreachable" if states is None else states.get(node["name"], "unregistered")})
+    return rows
