@@ -241,9 +241,10 @@ def judge_kubelet(target: KubeletTarget, served: Served, cas: t.Sequence[t.Any],
         if served_fp not in {fp for _, fp in target.disk_serving}:
             path = target.disk_serving[0][0]
             found.append(finding(
-                "served_cert_stale", path,
+                "served_cert_stale", path or where,
                 f"kubelet {where} serves {_short_fp(served_fp)} (not after {core.iso(core.not_after(leaf))}) "
-                f"but {path} holds {_short_fp(target.disk_serving[0][1])}: restart the kubelet to load it"))
+                f"but {path or 'the serving certificate on disk'} holds {_short_fp(target.disk_serving[0][1])}: "
+                "restart the kubelet to load it"))
     return found
 
 

@@ -159,7 +159,7 @@ def build_report(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), c
     for hostname, probe in zip(kubelet_hosts, results):
         record = nodes[hostname]
         record["probes"] = {"kubelet": {k: v for k, v in probe.items() if k != "findings"}}
-        record["findings"].extend(_tag(probe["findings"], "probe"))
+        record["findings"].extend(dict(f, probe="kubelet") for f in _tag(probe["findings"], "probe"))
         if record["probe_only"]:
             row = _served_row(probe, now)
             record["certificates"] = [row] if row else []
@@ -172,7 +172,7 @@ def build_report(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), c
             record = nodes[hostname]
             record.setdefault("probes", {}).setdefault("apiservers", []).append(target.url)
             for item in probe["findings"]:
-                own = dict(item, path=path or item.get("path", ""), source="probe")
+                own = dict(item, path=path or item.get("path", ""), source="probe", probe="apiserver")
                 own["message"] = f"{own['message']} (used by {path})" if path else own["message"]
                 if not any(f.get("code") == own["code"] and f.get("path") == own["path"] for f in record["findings"]):
                     record["findings"].append(own)
@@ -203,36 +203,47 @@ def build_report(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), c
     }
 
 
+def _row(hostname: str, status: str, related: t.Sequence[dict[str, t.Any]],
+         cert: dict[str, t.Any] | None = None, role: str = "", path: str = "") -> dict[str, t.Any]:
+    cert = cert or {}
+    return {"node": hostname, "role": cert.get("role", role), "path": cert.get("path", path),
+            "subject": cert.get("subject", ""), "issuer": cert.get("issuer", ""),
+            "serial": cert.get("serial", ""), "not_before": cert.get("not_before"),
+            "not_after": cert.get("not_after"), "days_remaining": cert.get("days_remaining"),
+            "status": "ok" if status == "info" else status,
+            "codes": sorted({str(f.get("code")) for f in related if f.get("severity") != "info"})}
+
+
 def certificate_rows(report: dict[str, t.Any]) -> list[dict[str, t.Any]]:
-    """One row per node and certificate (or per node without any), judged by its findings:
-    the shape the summary table, report.md, report.html and metrics.prom share."""
+    """One row per node and certificate, judged by the findings about it, then one row per
+    other thing a finding names (a kubeconfig, an endpoint, the node itself), so that no
+    problem hides behind a green certificate. The shape the summary table, report.md and
+    report.html share."""
     rows = []
     for hostname in sorted(report["nodes"]):
         record = report["nodes"][hostname]
         certs = [c for c in record.get("certificates") or [] if isinstance(c, dict)]
-        by_path: dict[str, list[dict[str, t.Any]]] = {}
-        for item in record["findings"]:
-            by_path.setdefault(item.get("path", ""), []).append(item)
+        shown: list[dict[str, t.Any]] = []
         for cert in certs:
-            related = list(by_path.get(cert.get("path", ""), []))
+            related = [f for f in record["findings"] if f.get("path") == cert.get("path")]
             if cert.get("role") in ("served", "serving"):
                 # What the kubelet serves is judged at its endpoint; show it on the serving row.
-                related += [f for f in record["findings"] if f.get("source") == "probe"
-                            and str(f.get("code", "")).startswith("served_") and f not in related]
+                related += [f for f in record["findings"] if f.get("probe") == "kubelet" and f not in related]
+            shown += related
             status = worst_severity(related)
             if isinstance(cert.get("days_remaining"), int) and cert["days_remaining"] < 0:
                 status = "critical"
-            rows.append({"node": hostname, "role": cert.get("role", ""), "path": cert.get("path", ""),
-                         "subject": cert.get("subject", ""), "issuer": cert.get("issuer", ""),
-                         "serial": cert.get("serial", ""), "not_before": cert.get("not_before"),
-                         "not_after": cert.get("not_after"), "days_remaining": cert.get("days_remaining"),
-                         "status": "ok" if status == "info" else status,
-                         "codes": sorted({f["code"] for f in related if f.get("severity") != "info"})})
-        if not certs:
-            rows.append({"node": hostname, "role": "", "path": "", "subject": "", "issuer": "", "serial": "",
-                         "not_before": None, "not_after": None, "days_remaining": None,
-                         "status": record["status"] if record["findings"] else "ok",
-                         "codes": sorted({f["code"] for f in record["findings"]})})
+            rows.append(_row(hostname, status, related, cert))
+        others: dict[str, list[dict[str, t.Any]]] = {}
+        for item in record["findings"]:
+            if item not in shown and item.get("severity") != "info":
+                others.setdefault(str(item.get("path") or ""), []).append(item)
+        kubeconfigs = {k.get("path") for k in record.get("kubeconfigs") or [] if isinstance(k, dict)}
+        for path, related in sorted(others.items()):
+            role = "kubeconfig" if path in kubeconfigs else ("endpoint" if related[0].get("probe") else "")
+            rows.append(_row(hostname, worst_severity(related), related, role=role, path=path))
+        if not certs and not others:
+            rows.append(_row(hostname, "ok", []))
     return rows
 
 

@@ -140,6 +140,10 @@ def test_kubeconfig_ca_mismatch_through_the_report(cluster_ca, other_ca):
                                   ca_host="cp1", probe_kubelets=False, probe_apiservers=False)
     assert codes(report["nodes"]["w1"]) == ["kubeconfig_ca_mismatch"]
     assert codes(report["nodes"]["cp1"]) == []
+    # A problem outside the certificates still gets its own row in the table.
+    rows = [r for r in _report.certificate_rows(report) if r["node"] == "w1" and r["role"] == "kubeconfig"]
+    assert [(r["path"], r["status"], r["codes"]) for r in rows] == \
+        [("/etc/kubernetes/kubelet.conf", "critical", ["kubeconfig_ca_mismatch"])]
 
 
 def test_ca_expires_first_through_the_report():

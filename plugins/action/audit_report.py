@@ -1,0 +1,113 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""audit_report: the fleet audit's controller step (probes, fleet checks, reports)."""
+from __future__ import annotations
+
+import os
+import typing as t
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.modules.audit_report import ARGUMENT_SPEC
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _report, _report_text
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
+
+_MISSING = object()
+
+
+def _hostvar(hostvars: t.Any, host: str, name: str, default: t.Any = None) -> t.Any:
+    """One variable of another host, or ``default`` when it is unset or cannot be templated
+    (an audit must not die on one host's broken inventory variable)."""
+    try:
+        value = hostvars[host].get(name, _MISSING)
+    except Exception:  # noqa: BLE001 - templating errors of a foreign host's vars
+        return default
+    return default if value is _MISSING or value is None else value
+
+
+def _plain(value: t.Any) -> t.Any:
+    """Registered results arrive as Ansible's own container types; the report wants plain ones."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return str(value)
+
+
+def _truthy(value: t.Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+class ActionModule(KubecertsAction):
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        if args["probe_timeout"] <= 0 or args["probe_workers"] < 1:
+            raise KubecertsError("probe_timeout must be positive and probe_workers at least 1")
+        hostvars = task_vars.get("hostvars", {})
+        hosts = args["hosts"]
+        if hosts is None:
+            hosts = list(task_vars.get("ansible_play_hosts_all") or [task_vars.get("inventory_hostname")])
+        results = args["results"]
+
+        inputs = []
+        for host in dict.fromkeys(str(h) for h in hosts if h):
+            if results is not None:
+                result = results.get(host)
+            else:
+                result = _hostvar(hostvars, host, args["cert_info_var"])
+            port = _hostvar(hostvars, host, "kubecerts_kubelet_port", args["kubelet_port"])
+            try:
+                port = int(port)
+            except (TypeError, ValueError):
+                raise KubecertsError(f"{host}: kubecerts_kubelet_port must be a port number, not {port!r}") from None
+            inputs.append(_report.HostInput(
+                hostname=host,
+                address=str(_hostvar(hostvars, host, "ansible_host", host)),
+                port=port,
+                probe_only=_truthy(_hostvar(hostvars, host, "kubecerts_probe_only", False)),
+                result=_plain(result) if isinstance(result, dict) else None,
+            ))
+
+        cas = _report.load_ca_file(args["ca_cert"]) if args["ca_cert"] else []
+        ca_host = args["ca_host"] or task_vars.get("kubecerts_ca_host")
+        report = _report.build_report(
+            inputs, cas=cas, ca_source=f"ca_cert {args['ca_cert']}" if cas else "",
+            ca_host=str(ca_host) if ca_host else None, warn_days=args["warn_days"],
+            probe_kubelets=args["probe_kubelets"], probe_apiservers=args["probe_apiservers"],
+            timeout=args["probe_timeout"], workers=args["probe_workers"])
+
+        report_dir = args["report_dir"]
+        if self._task.check_mode:
+            names = {"json": "report.json", "md": "report.md", "html": "report.html"}
+            files = {f: os.path.join(report_dir, names[f]) for f in args["formats"]}
+            if args["metrics"]:
+                files["prom"] = os.path.join(report_dir, "metrics.prom")
+        else:
+            files = _report.write_reports(report, report_dir, args["formats"], args["metrics"])
+
+        findings = [dict(item, host=host) for host, item in _report_text.all_findings(report)]
+        return {
+            # Reports on the controller are output, not a change to any managed host.
+            "changed": False,
+            "report_files": files,
+            "generated_at": report["generated_at"],
+            "worst_severity": report["worst_severity"],
+            "threshold_reached": _report.should_fail(report["worst_severity"], args["fail_on"]),
+            "counts": report["counts"],
+            "node_status": {h: r["status"] for h, r in report["nodes"].items()},
+            "findings": findings,
+            "fleet_findings": report["fleet_findings"],
+            "cluster_ca": report["cluster_ca"],
+            "summary": _report_text.summary_lines(report, args["summary_max_findings"]),
+        }

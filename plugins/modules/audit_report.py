@@ -1,0 +1,325 @@
+#!/usr/bin/python
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: audit_report
+short_description: Judge a fleet's kubelet certificates on the controller and write the audit reports
+version_added: 0.1.0
+description:
+  - Runs once, on the controller, after M(kubecerts.kubelet.cert_info) ran on every host. It reads each host's
+    registered cert_info result (O(cert_info_var)), probes every kubelet and every API server URL found in the
+    kubeconfigs concurrently (see M(kubecerts.kubelet.kubelet_probe)), runs the fleet-wide checks, and writes the
+    reports into O(report_dir).
+  - "Fleet-wide checks: C(duplicate_identity) (the same leaf certificate, the same key, or the same node name on
+    two hosts, seed 003); C(kubeconfig_ca_mismatch) (a kubeconfig whose CA bundle lacks the cluster CA, seed 004);
+    C(ca_expires_first) (a CA that expires before a certificate it signed)."
+  - "The cluster CA is, in order: the certificates in O(ca_cert); the CA certificates cert_info found on
+    O(ca_host); the CA certificate that most nodes hold. Served certificates are verified against O(ca_cert)
+    only; without it their trust is not judged."
+  - A host without a usable cert_info result (unreachable, failed, or gone from the play) is reported with an
+    C(unreachable) finding and the rest of the fleet is still audited. Hosts with C(kubecerts_probe_only) are
+    audited by the kubelet probe alone.
+  - "Reports: C(report.json) (C(generated_at), C(nodes) keyed by inventory hostname with each node's cert_info
+    result, probe results and all its findings, C(fleet_findings)); C(report.md); C(report.html) (one
+    self-contained file, no network: sortable tables and an expiry timeline coloured critical, warning and ok);
+    and, with O(metrics), C(metrics.prom) for node_exporter's textfile collector. Each file is replaced
+    atomically."
+  - The task never fails because of findings; it returns RV(threshold_reached) so that the play can fail after
+    the reports exist (the C(kubecerts.kubelet.audit) role does that with C(audit_fail_on)).
+extends_documentation_fragment:
+  - kubecerts.kubelet.attributes
+  - kubecerts.kubelet.audit
+attributes:
+  check_mode:
+    support: full
+    details: >-
+      In check mode the fleet is judged and the summary returned, but no report file is written.
+      Set C(check_mode) to V(false) on the task to write reports during a C(--check) run (the audit role does).
+  diff_mode:
+    support: none
+  action:
+    support: full
+    details: All the work happens in the action plugin on the controller.
+  async:
+    support: none
+  connection:
+    support: none
+    details: No connection to any managed host is made; only TLS probes from the controller.
+options:
+  hosts:
+    description:
+      - Inventory hostnames to report on. Defaults to C(ansible_play_hosts_all), so that hosts which failed or
+        became unreachable earlier in the play are reported too.
+    type: list
+    elements: str
+  cert_info_var:
+    description:
+      - Name of the variable each host registered the cert_info result in.
+    type: str
+    default: audit_cert_info
+  results:
+    description:
+      - The cert_info results keyed by inventory hostname, instead of reading O(cert_info_var) from each host.
+    type: dict
+  ca_host:
+    description:
+      - Inventory hostname whose CA certificates (as reported by cert_info) define the cluster CA when O(ca_cert)
+        is not set. Defaults to C(kubecerts_ca_host).
+    type: str
+  probe_kubelets:
+    description:
+      - Probe each host's kubelet port (C(ansible_host), else the inventory name; port C(kubecerts_kubelet_port),
+        else O(kubelet_port)).
+    type: bool
+    default: true
+  probe_apiservers:
+    description:
+      - Probe each distinct C(server) URL of the kubeconfigs cert_info found (C(apiserver_san_mismatch)).
+    type: bool
+    default: true
+  kubelet_port:
+    description:
+      - Kubelet port for hosts without C(kubecerts_kubelet_port).
+    type: int
+    default: 10250
+  report_dir:
+    description:
+      - Directory on the controller for the reports; created when missing. A relative path is relative to the
+        working directory of C(ansible-playbook).
+    type: path
+    default: ./kubelet-cert-audit
+  formats:
+    description:
+      - Which reports to write.
+    type: list
+    elements: str
+    choices: [json, md, html]
+    default: [json, md, html]
+  metrics:
+    description:
+      - Also write C(metrics.prom) in the Prometheus text format, for node_exporter's textfile collector.
+      - "Metrics: C(x509_cert_not_after), C(x509_cert_not_before), C(x509_cert_expired) (names and labels as
+        x509-certificate-exporter uses them, plus C(node) and C(role)), C(kubelet_cert_findings{node,code,severity}),
+        C(kubelet_cert_audit_node_inspected{node}) and C(kubelet_cert_audit_timestamp_seconds)."
+    type: bool
+    default: false
+  warn_days:
+    description:
+      - The renewal window shown in the reports, in days. Findings keep the severity cert_info gave them.
+    type: int
+    default: 30
+  fail_on:
+    description:
+      - The finding severity at which RV(threshold_reached) becomes V(true). V(never) keeps it V(false).
+      - V(info) findings never reach a threshold.
+    type: str
+    choices: [critical, warning, never]
+    default: critical
+  summary_max_findings:
+    description:
+      - How many findings the RV(summary) lists after the table (most severe first). The reports list all.
+    type: int
+    default: 40
+seealso:
+  - module: kubecerts.kubelet.cert_info
+    description: The per-host inspection whose results this module judges.
+  - module: kubecerts.kubelet.kubelet_probe
+    description: The same probes for ad-hoc use.
+  - role: kubecerts.kubelet.audit
+    description: Runs cert_info on every host, then this module once, then fails the play on findings.
+  - name: x509-certificate-exporter
+    description: The metric names C(metrics.prom) shares.
+    link: https://github.com/enix/x509-certificate-exporter
+author:
+  - kubecerts.kubelet contributors
+"""
+
+EXAMPLES = r"""
+- name: Inspect every node
+  kubecerts.kubelet.cert_info:
+  register: audit_cert_info
+  ignore_unreachable: true
+  ignore_errors: true
+
+- name: Judge the fleet and write the reports
+  kubecerts.kubelet.audit_report:
+    ca_cert: ./pki/ca.crt
+    report_dir: ./kubelet-cert-audit
+    metrics: true
+  run_once: true
+  delegate_to: localhost
+  check_mode: false
+  register: audit
+
+- name: Show the summary table
+  ansible.builtin.debug:
+    msg: "{{ audit.summary }}"
+  run_once: true
+
+- name: Fail on critical findings, now that the reports are written
+  ansible.builtin.fail:
+    msg: "Audit found {{ audit.counts.critical }} critical findings, see {{ audit.report_files.md }}"
+  when: audit.threshold_reached
+  run_once: true
+"""
+
+RETURN = r"""
+report_files:
+  description: The files written, by format (in check mode, those that would be written).
+  returned: success
+  type: dict
+  sample:
+    json: kubelet-cert-audit/report.json
+    md: kubelet-cert-audit/report.md
+    html: kubelet-cert-audit/report.html
+    prom: kubelet-cert-audit/metrics.prom
+generated_at:
+  description: When the report was made, ISO 8601 UTC.
+  returned: success
+  type: str
+  sample: "2026-11-21T22:09:58Z"
+worst_severity:
+  description: The most severe finding in the fleet, V(critical), V(warning), V(info), or V(ok).
+  returned: success
+  type: str
+  sample: critical
+threshold_reached:
+  description: Whether a finding reached O(fail_on).
+  returned: success
+  type: bool
+  sample: true
+counts:
+  description: Number of node findings per severity (a fleet finding counts once for each node it names).
+  returned: success
+  type: dict
+  contains:
+    critical:
+      description: Critical findings.
+      returned: always
+      type: int
+      sample: 2
+    warning:
+      description: Warnings.
+      returned: always
+      type: int
+      sample: 1
+    info:
+      description: Informational findings.
+      returned: always
+      type: int
+      sample: 0
+node_status:
+  description: Each reported host's status, V(critical), V(warning) or V(ok).
+  returned: success
+  type: dict
+  sample: {cp1: ok, worker1: warning, worker2: critical}
+findings:
+  description:
+    - Every node finding, most severe first. Each has C(code), C(severity), C(path), C(message), C(source)
+      (V(cert_info), V(probe), V(fleet) or V(audit)) and C(host).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    host:
+      description: Inventory hostname.
+      returned: always
+      type: str
+      sample: worker1
+    code:
+      description: Finding code.
+      returned: always
+      type: str
+      sample: served_san_mismatch
+    severity:
+      description: V(critical), V(warning) or V(info).
+      returned: always
+      type: str
+      sample: warning
+    path:
+      description: File, endpoint or URL the finding is about.
+      returned: always
+      type: str
+      sample: 10.0.0.11:10250
+    message:
+      description: One line an operator can act on.
+      returned: always
+      type: str
+      sample: >-
+        kubelet 10.0.0.11:10250: x509: cannot validate certificate for 10.0.0.11 because it doesn't contain
+        any IP SANs: kubectl logs/exec/port-forward to node worker1 will fail; reissue the serving certificate
+        with the node's addresses
+    source:
+      description: Which stage found it.
+      returned: always
+      type: str
+      sample: probe
+fleet_findings:
+  description: Findings that concern several nodes or the fleet, each with the C(nodes) it names.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - code: duplicate_identity
+      severity: critical
+      path: /etc/kubernetes/ssl/worker.pem
+      nodes: [hand1, hand2]
+      message: "the same certificate (sha256 3a9f...) is on 2 nodes: ..."
+cluster_ca:
+  description: The cluster CA fingerprints the checks used and where they came from.
+  returned: success
+  type: dict
+  sample: {fingerprints: ["A3:AF:EF:..."], source: "CA certificate on cp1", subjects: []}
+summary:
+  description:
+    - The end-of-play table (node, certificate, expires, residual time, issuer, status) in the style of
+      C(kubeadm certs check-expiration), then a count line and the most severe findings. One string per line.
+  returned: success
+  type: list
+  elements: str
+  sample:
+    - "NODE    CERTIFICATE                                              EXPIRES                  RESIDUAL TIME   ISSUER       STATUS"
+    - "cp1     client /var/lib/kubelet/pki/kubelet-client-current.pem   Nov 20, 2027 22:09 UTC   364d            kubernetes   OK"
+    - ""
+    - "4 nodes, 0 critical, 1 warning, 0 info findings; worst: WARNING"
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
+
+ARGUMENT_SPEC = dict(
+    hosts=dict(type="list", elements="str"),
+    cert_info_var=dict(type="str", default="audit_cert_info"),
+    results=dict(type="dict"),
+    ca_cert=dict(type="path"),
+    ca_host=dict(type="str"),
+    probe_kubelets=dict(type="bool", default=True),
+    probe_apiservers=dict(type="bool", default=True),
+    kubelet_port=dict(type="int", default=10250),
+    probe_timeout=dict(type="float", default=5),
+    probe_workers=dict(type="int", default=32),
+    report_dir=dict(type="path", default="./kubelet-cert-audit"),
+    formats=dict(type="list", elements="str", choices=["json", "md", "html"], default=["json", "md", "html"]),
+    metrics=dict(type="bool", default=False),
+    warn_days=dict(type="int", default=30),
+    fail_on=dict(type="str", choices=["critical", "warning", "never"], default="critical"),
+    summary_max_findings=dict(type="int", default=40),
+)
+
+
+def _controller_only(module: AnsibleModule) -> dict:
+    raise KubecertsError("kubecerts.kubelet.audit_report runs on the controller through its action plugin; "
+                         "it cannot be executed on a managed node")
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_module(module, _controller_only)
+
+
+if __name__ == "__main__":
+    main()
