@@ -275,3 +275,34 @@ def test_through_ansible_a_403_is_one_line_and_no_traceback(cluster):
     assert proc.returncode == 2, output
     assert "403 Forbidden" in output and "certificatesigningrequests/approval" in output
     assert "Traceback" not in output and "MODULE FAILURE" not in output
+
+
+def run_playbook(cluster, extra: dict, check: bool = False) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "kubecerts.kubelet.approve_csrs",
+               "-e", json.dumps({"kubecerts_kubeconfig": cluster.admin, **extra})]
+    return subprocess.run(command + (["--check"] if check else []),  # noqa: S603
+                          capture_output=True, text=True, env=env, timeout=180, check=False)
+
+
+def test_playbook_approves_denies_and_shows_each_reason(cluster):
+    cluster.submit(cluster.identities["worker2"], csr_object("int-pb-good", node="worker2", ips=["10.0.0.12"]))
+    cluster.submit(cluster.identities["worker2"], csr_object("int-pb-bad", node="worker2", ips=["10.0.0.11"]))
+    preview = run_playbook(cluster, {"csr_approval_nodes": ["worker2"]}, check=True)
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    assert cluster.conditions("int-pb-good") == [] and cluster.conditions("int-pb-bad") == []
+    proc = run_playbook(cluster, {"csr_approval_nodes": ["worker2"]})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "approved int-pb-good (node worker2, SANs worker2, 10.0.0.12)" in output
+    assert "denied int-pb-bad" in output and "IP SANs ['10.0.0.11'] are not in Node 'worker2'" in output
+    assert cluster.conditions("int-pb-good") == [("Approved", "KubecertsApproved")]
+    assert cluster.conditions("int-pb-bad") == [("Denied", "KubecertsDenied")]
+
+
+def test_playbook_fails_when_a_listed_node_gets_no_approval(cluster):
+    proc = run_playbook(cluster, {"csr_approval_nodes": ["worker2"], "csr_approval_watch_seconds": 2,
+                                  "csr_approval_poll_interval": 1})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert "No valid CSR was approved within 2 s for worker2" in output and "Traceback" not in output
