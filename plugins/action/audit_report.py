@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import typing as t
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 import load_certificates
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
 from ansible_collections.kubecerts.kubelet.plugins.modules.audit_report import ARGUMENT_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _report, _report_text
@@ -80,9 +81,13 @@ class ActionModule(KubecertsAction):
             ))
 
         cas = _report.load_ca_file(args["ca_cert"]) if args["ca_cert"] else []
+        sources = [f"ca_cert {args['ca_cert']}"] if args["ca_cert"] else []
+        if args["ca_pem"]:
+            cas += load_certificates(args["ca_pem"].encode("utf-8", "replace"), "ca_pem")
+            sources.append("ca_pem")
         ca_host = args["ca_host"] or task_vars.get("kubecerts_ca_host")
         report = _report.build_report(
-            inputs, cas=cas, ca_source=f"ca_cert {args['ca_cert']}" if cas else "",
+            inputs, cas=cas, ca_source=" and ".join(sources),
             ca_host=str(ca_host) if ca_host else None, warn_days=args["warn_days"],
             probe_kubelets=args["probe_kubelets"], probe_apiservers=args["probe_apiservers"],
             timeout=args["probe_timeout"], workers=args["probe_workers"])

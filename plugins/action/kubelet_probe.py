@@ -30,7 +30,7 @@ class ActionModule(KubecertsAction):
         if args["targets"]:
             targets = [_probe.KubeletTarget(
                 item["node_name"] or item["host"], item["host"], item["port"],
-                tuple(("", _normalise(f)) for f in item["serving_fingerprints"]), item["probe_only"])
+                tuple(_probe.DiskCert("", _normalise(f)) for f in item["serving_fingerprints"]), item["probe_only"])
                 for item in args["targets"]]
         else:
             hostname = task_vars.get("inventory_hostname", "localhost")
@@ -40,7 +40,7 @@ class ActionModule(KubecertsAction):
             targets = [_probe.KubeletTarget(
                 args["node_name"] or hostname, args["host"] or task_vars.get("ansible_host") or hostname,
                 int(port or _probe.DEFAULT_KUBELET_PORT),
-                tuple(("", _normalise(f)) for f in args["serving_fingerprints"]), bool(probe_only))]
+                tuple(_probe.DiskCert("", _normalise(f)) for f in args["serving_fingerprints"]), bool(probe_only))]
         api_targets = []
         for url in args["apiservers"]:
             parsed = _probe.parse_server_url(url)

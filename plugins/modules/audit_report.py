@@ -15,9 +15,10 @@ description:
   - "Fleet-wide checks: C(duplicate_identity) (the same leaf certificate, the same key, or the same node name on
     two hosts, seed 003); C(kubeconfig_ca_mismatch) (a kubeconfig whose CA bundle lacks the cluster CA, seed 004);
     C(ca_expires_first) (a CA that expires before a certificate it signed)."
-  - "The cluster CA is, in order: the certificates in O(ca_cert); the CA certificates cert_info found on
-    O(ca_host); the CA certificate that most nodes hold. Served certificates are verified against O(ca_cert)
-    only; without it their trust is not judged."
+  - "The cluster CA is, in order: the certificates in O(ca_cert) and O(ca_pem); the CA certificates cert_info
+    found on O(ca_host); the CA certificate that most nodes hold. Served certificates are verified against
+    O(ca_cert) and O(ca_pem); without them, a served certificate that is the one on disk takes cert_info's verdict
+    on that file (C(chains_to_ca)), and other served certificates are not judged for trust."
   - A host without a usable cert_info result (unreachable, failed, or gone from the play) is reported with an
     C(unreachable) finding and the rest of the fleet is still audited. Hosts with C(kubecerts_probe_only) are
     audited by the kubelet probe alone.
@@ -63,6 +64,11 @@ options:
     description:
       - The cert_info results keyed by inventory hostname, instead of reading O(cert_info_var) from each host.
     type: dict
+  ca_pem:
+    description:
+      - The cluster CA certificate(s) as PEM text, in addition to O(ca_cert). The audit role passes the CA it
+        read from C(kubecerts_ca_host) here.
+    type: str
   ca_host:
     description:
       - Inventory hostname whose CA certificates (as reported by cert_info) define the cluster CA when O(ca_cert)
@@ -296,6 +302,7 @@ ARGUMENT_SPEC = dict(
     cert_info_var=dict(type="str", default="audit_cert_info"),
     results=dict(type="dict"),
     ca_cert=dict(type="path"),
+    ca_pem=dict(type="str"),
     ca_host=dict(type="str"),
     probe_kubelets=dict(type="bool", default=True),
     probe_apiservers=dict(type="bool", default=True),

@@ -202,49 +202,61 @@ def served_facts(served: Served) -> dict[str, t.Any]:
     }
 
 
+class DiskCert(t.NamedTuple):
+    """An on-disk serving certificate as cert_info described it."""
+    path: str
+    fingerprint: str
+    chains_to_ca: bool | None = None
+
+
 class KubeletTarget(t.NamedTuple):
-    """One kubelet to probe. ``disk_serving`` holds the on-disk serving certificates
-    (path, fingerprint) that cert_info reported; empty for probe-only nodes."""
+    """One kubelet to probe. ``disk_serving`` holds the on-disk serving certificates that
+    cert_info reported; empty for probe-only nodes."""
     node: str
     host: str
     port: int = DEFAULT_KUBELET_PORT
-    disk_serving: tuple[tuple[str, str], ...] = ()
+    disk_serving: tuple[DiskCert, ...] = ()
     probe_only: bool = False
 
 
 def judge_kubelet(target: KubeletTarget, served: Served, cas: t.Sequence[t.Any],
                   now: datetime.datetime) -> list[dict[str, t.Any]]:
-    """The findings for what a kubelet served, given the cluster CA certificates."""
+    """The findings for what a kubelet served, given the cluster CA certificates.
+
+    Without the CA certificates, trust is taken from cert_info's verdict on the same
+    certificate on disk (``chains_to_ca``) when the served one is that certificate."""
     where = endpoint(target.host, target.port)
     leaf = served.leaf
+    served_fp = core.fingerprint_sha256(leaf)
+    on_disk = next((d for d in target.disk_serving if d.fingerprint == served_fp), None)
     found: list[dict[str, t.Any]] = []
+    problem = None
     if cas:
-        problem = None
         if not core.chains_to(leaf, cas, served.chain[1:]):
             problem = "x509: certificate signed by unknown authority"
         else:
             problem = go_validity_error(leaf, now)
-        if problem:
-            found.append(finding(
-                "served_untrusted", where,
-                f"kubelet {where} serves a certificate the cluster CA does not accept ({problem}); "
-                f"issuer {core.name_string(leaf.issuer)}: the API server cannot reach this kubelet "
-                "(logs, exec, port-forward fail)"))
+    elif on_disk is not None and on_disk.chains_to_ca is False:
+        problem = f"x509: certificate signed by unknown authority; it is {on_disk.path}, which does not chain to the cluster CA"
+    if problem:
+        found.append(finding(
+            "served_untrusted", where,
+            f"kubelet {where} serves a certificate the cluster CA does not accept ({problem}); "
+            f"issuer {core.name_string(leaf.issuer)}: the API server cannot reach this kubelet "
+            "(logs, exec, port-forward fail)"))
     mismatch = go_hostname_error(leaf, target.host)
     if mismatch:
         found.append(finding(
             "served_san_mismatch", where,
             f"kubelet {where}: {mismatch}: kubectl logs/exec/port-forward to node {target.node} will fail; "
             "reissue the serving certificate with the node's addresses"))
-    if target.disk_serving:
-        served_fp = core.fingerprint_sha256(leaf)
-        if served_fp not in {fp for _, fp in target.disk_serving}:
-            path = target.disk_serving[0][0]
-            found.append(finding(
-                "served_cert_stale", path or where,
-                f"kubelet {where} serves {_short_fp(served_fp)} (not after {core.iso(core.not_after(leaf))}) "
-                f"but {path or 'the serving certificate on disk'} holds {_short_fp(target.disk_serving[0][1])}: "
-                "restart the kubelet to load it"))
+    if target.disk_serving and on_disk is None:
+        path = target.disk_serving[0].path
+        found.append(finding(
+            "served_cert_stale", path or where,
+            f"kubelet {where} serves {_short_fp(served_fp)} (not after {core.iso(core.not_after(leaf))}) "
+            f"but {path or 'the serving certificate on disk'} holds {_short_fp(target.disk_serving[0].fingerprint)}: "
+            "restart the kubelet to load it"))
     return found
 
 
@@ -276,7 +288,7 @@ def probe_kubelet(target: KubeletTarget, cas: t.Sequence[t.Any], timeout: float,
         return result
     result["reachable"] = True
     result["served"] = served_facts(served)
-    result["trust_checked"] = bool(cas)
+    result["trust_checked"] = bool(cas) or any(d.chains_to_ca is not None for d in target.disk_serving)
     result["findings"].extend(judge_kubelet(target, served, cas, now))
     return result
 

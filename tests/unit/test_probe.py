@@ -29,7 +29,7 @@ def good_serving(cluster_ca):
 def test_healthy_kubelet_has_no_findings(cluster_ca, good_serving):
     cert, key = good_serving
     with TLSServer([cert], key) as server:
-        disk = [("/var/lib/kubelet/pki/kubelet.crt", core.fingerprint_sha256(cert))]
+        disk = [_probe.DiskCert("/var/lib/kubelet/pki/kubelet.crt", core.fingerprint_sha256(cert))]
         result = _probe.probe_kubelet(target(server.port, disk), [cluster_ca.cert], 3)
     assert result["reachable"] is True
     assert result["findings"] == []
@@ -84,7 +84,7 @@ def test_trust_is_not_judged_without_a_ca(other_ca):
 def test_stale_cert_needs_a_restart(cluster_ca, good_serving):
     cert, key = good_serving
     renewed, _ = pkifactory.node_serving(cluster_ca, "node1", ips=["127.0.0.1"])
-    disk = [("/var/lib/kubelet/pki/kubelet.crt", core.fingerprint_sha256(renewed))]
+    disk = [_probe.DiskCert("/var/lib/kubelet/pki/kubelet.crt", core.fingerprint_sha256(renewed))]
     with TLSServer([cert], key) as server:
         result = _probe.probe_kubelet(target(server.port, disk), [cluster_ca.cert], 3)
     assert codes(result) == ["served_cert_stale"]
@@ -202,3 +202,14 @@ def test_apiserver_refused_is_a_warning(monkeypatch):
 def test_parse_server_url(url, expected):
     parsed = _probe.parse_server_url(url)
     assert (parsed and (parsed.host, parsed.port)) == expected or (parsed is None and expected is None)
+
+
+def test_without_a_ca_trust_follows_cert_info_verdict_on_the_same_file(other_ca):
+    cert, key = pkifactory.node_serving(other_ca, "node1", ips=["127.0.0.1"])
+    fp = core.fingerprint_sha256(cert)
+    with TLSServer([cert], key) as server:
+        untrusted = _probe.probe_kubelet(target(server.port, [_probe.DiskCert("/p/kubelet.crt", fp, False)]), [], 3)
+        trusted = _probe.probe_kubelet(target(server.port, [_probe.DiskCert("/p/kubelet.crt", fp, True)]), [], 3)
+    assert codes(untrusted) == ["served_untrusted"] and "/p/kubelet.crt" in untrusted["findings"][0]["message"]
+    assert untrusted["trust_checked"] is True
+    assert codes(trusted) == []
