@@ -229,6 +229,7 @@ def _text_entry(entry: dict[str, t.Any], data: bytes) -> dict[str, t.Any]:
         entry["error"] = "is not UTF-8 text"
         return entry
     entry["text"] = redact_text(decoded)
+    entry["_raw_text"] = decoded     # for _read_config only; popped before anything is returned
     return entry
 
 
@@ -448,10 +449,11 @@ def _read_config(path: str | None) -> tuple[dict[str, t.Any] | None, t.Any]:
     if not path:
         return None, None
     entry = inspect_file(path, text=True)
+    raw = entry.pop("_raw_text", None)
     doc = None
-    if "text" in entry:
+    if raw is not None:
         try:
-            doc = _gather_yaml.load(entry["text"])
+            doc = _gather_yaml.load(raw)
         except ValueError as exc:
             entry["node_parse_error"] = str(exc)
     return entry, doc
