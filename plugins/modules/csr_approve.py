@@ -26,7 +26,8 @@ description:
     registers; the next run or the next poll of O(watch_seconds) decides it.
   - Approvals and denials are written through the C(approval) subresource with the resourceVersion that was
     judged, so a CSR that changed in between is judged again, and running twice approves nothing twice.
-  - Runs where the Kubernetes client is installed, usually the controller (C(delegate_to) V(localhost)).
+  - Runs where the Kubernetes client is installed, usually the controller (C(delegate_to) V(localhost)). The role
+    C(kubecerts.kubelet.csr_approval) and the playbook C(kubecerts.kubelet.approve_csrs) run it that way.
 extends_documentation_fragment:
   - kubecerts.kubelet.attributes
   - kubecerts.kubelet.k8s_auth
@@ -102,10 +103,8 @@ seealso:
   - name: Certificates and Certificate Signing Requests
     description: The CSR API, signers, conditions and the approval subresource.
     link: https://kubernetes.io/docs/reference/access-authn-authz/certificate-signing-requests/
-  - role: kubecerts.kubelet.csr_approval
-    description: Runs this module once per play from the controller.
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 """
 
 EXAMPLES = r"""
