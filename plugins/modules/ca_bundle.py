@@ -108,6 +108,30 @@ ca_certificates:
       returned: success
       type: str
       sample: "2036-11-19T10:00:00Z"
+ca_input:
+  description:
+    - The requested CAs (from O(ca_content) or O(ca_path)) after checking, in order, without repeats.
+    - Lets a playbook learn the fingerprints of a CA file, for example in check mode.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"fingerprint": "3C:44:...:D1", "subject": "CN=kubernetes", "not_after": "2036-11-19T10:00:00Z"}]
+  contains:
+    fingerprint:
+      description: SHA-256 fingerprint.
+      returned: success
+      type: str
+      sample: "3C:44:...:D1"
+    subject:
+      description: Subject in RFC 4514 form.
+      returned: success
+      type: str
+      sample: CN=kubernetes
+    not_after:
+      description: Expiry, UTC.
+      returned: success
+      type: str
+      sample: "2036-11-19T10:00:00Z"
 previous_ca_certificates:
   description: The certificates of RV(previous_ca_fingerprints), described like RV(ca_certificates).
   returned: success

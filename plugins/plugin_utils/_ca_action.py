@@ -54,6 +54,8 @@ class CaBundleAction(KubecertsAction):
         known = bundle.describe_pems(node_certs)
         for ca in checked:
             known[ca.fingerprint] = {"subject": ca.subject, "not_after": ca.not_after, "is_ca": True}
+        result["ca_input"] = [{"fingerprint": ca.fingerprint, "subject": ca.subject, "not_after": ca.not_after}
+                              for ca in checked]
         result["ca_certificates"] = bundle.describe_list(result.get("ca_fingerprints", []), known)
         result["previous_ca_certificates"] = bundle.describe_list(result.get("previous_ca_fingerprints", []), known)
         for cluster in result.get("clusters", []):
