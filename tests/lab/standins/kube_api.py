@@ -491,6 +491,81 @@ def apply_patch(content_type: str, target: dict[str, t.Any], raw: bytes) -> dict
     return result
 
 
+# --------------------------------------------------------------------------- protobuf
+
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
+def _varint(data: bytes, index: int) -> tuple[int, int]:
+    shift = value = 0
+    while True:
+        byte = data[index]
+        index += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, index
+        shift += 7
+
+
+def _pb_fields(data: bytes) -> t.Iterator[tuple[int, t.Any]]:
+    """(field number, value) pairs of one protobuf message; nested messages stay bytes."""
+    index = 0
+    while index < len(data):
+        key, index = _varint(data, index)
+        wire = key & 7
+        if wire == 0:
+            value, index = _varint(data, index)
+        elif wire == 2:
+            length, index = _varint(data, index)
+            value, index = data[index:index + length], index + length
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value, index = data[index:index + size], index + size
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        yield key >> 3, value
+
+
+def _pb_time(data: bytes) -> str:
+    seconds = dict(_pb_fields(data)).get(1, 0)
+    return rfc3339(datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc))
+
+
+def decode_protobuf_csr(body: bytes) -> dict[str, t.Any]:
+    """The fields of a protobuf CertificateSigningRequest that PUT endpoints read (kubectl's typed
+    client sends protobuf for `certificate approve`): metadata name/resourceVersion/labels/annotations
+    and status conditions/certificate. The spec is immutable, so it is not decoded."""
+    if not body.startswith(b"k8s\x00"):
+        raise bad_request("protobuf body without the k8s envelope")
+    raw = dict(_pb_fields(body[4:])).get(2, b"")
+    obj: dict[str, t.Any] = {"metadata": {}, "status": {}}
+    for number, value in _pb_fields(raw):
+        if number == 1:
+            meta = obj["metadata"]
+            for field, item in _pb_fields(value):
+                if field in (1, 5, 6):
+                    meta[{1: "name", 5: "uid", 6: "resourceVersion"}[field]] = item.decode()
+                elif field in (11, 12):
+                    entry = dict(_pb_fields(item))
+                    meta.setdefault("labels" if field == 11 else "annotations", {})[
+                        entry.get(1, b"").decode()] = entry.get(2, b"").decode()
+        elif number == 3:
+            for field, item in _pb_fields(value):
+                if field == 2:
+                    obj["status"]["certificate"] = base64.b64encode(item).decode()
+                elif field == 1:
+                    names = {1: "type", 2: "reason", 3: "message", 4: "lastUpdateTime",
+                             5: "lastTransitionTime", 6: "status"}
+                    cond: dict[str, t.Any] = {}
+                    for key, part in _pb_fields(item):
+                        if key in (4, 5):
+                            cond[names[key]] = _pb_time(part)
+                        elif key in names:
+                            cond[names[key]] = part.decode()
+                    obj["status"].setdefault("conditions", []).append(cond)
+    return obj
+
+
 # --------------------------------------------------------------------------- certificates
 
 KEY_USAGES = {"signing": "digital_signature", "digital signature": "digital_signature",
@@ -1005,8 +1080,14 @@ class KubeApi:
             old = self._obj(res, name)
             if method == "PATCH":
                 new = apply_patch(headers.get("Content-Type") or "", old, body)
+            elif (headers.get("Content-Type") or "").startswith(PROTOBUF):
+                if res is not CSRS:
+                    raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format "
+                                   f"- accepted media types include: application/json, application/yaml", {})
+                new = decode_protobuf_csr(body)
             else:
                 new = self._json(body)
+            if method != "PATCH":
                 if new.get("metadata", {}).get("name", name) != name:
                     raise bad_request(f"the name of the object ({new['metadata']['name']}) does not match the name "
                                       f"on the URL ({name})")
