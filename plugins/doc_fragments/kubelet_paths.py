@@ -11,10 +11,10 @@ options:
   profile:
     description:
       - The distribution layout that supplies the default path of every file.
-      - V(auto) detects it from the files present on the node, most specific first: MicroK8s, k3s, RKE2, k0s,
-        OpenShift (C(/etc/kubernetes/kubelet-ca.crt) together with C(/var/lib/kubelet/kubeconfig)), the
-        hand-built layout C(/etc/kubernetes/ssl/{worker.pem,worker-key.pem}), kubespray, kubeadm. When nothing
-        is recognised it falls back to V(kubeadm) and says so in RV(profile_source).
+      - V(auto) detects it from the files present on the node, most specific first (MicroK8s, k3s, RKE2, k0s,
+        OpenShift with C(/etc/kubernetes/kubelet-ca.crt) and C(/var/lib/kubelet/kubeconfig), the hand-built
+        layout with C(/etc/kubernetes/ssl/worker.pem), kubespray, kubeadm). When nothing is recognised it falls
+        back to V(kubeadm) and says so in RV(kubecerts.kubelet.cert_info#module:profile_source).
       - V(handbuilt) is the CoreOS-style layout C(/etc/kubernetes/ssl/{worker.pem,worker-key.pem,ca.pem}).
       - V(custom) has no defaults; give the paths with the options below.
       - The kubelet's own configuration refines the defaults in every profile; see the notes.

@@ -46,8 +46,8 @@ options:
     description:
       - IP addresses the serving certificate must cover (C(san_missing_ip)).
       - Defaults to the kubelet's C(--node-ip) (from its flags, C(kubeadm-flags.env), C(/etc/default/kubelet),
-        k3s/RKE2 C(node-ip)); otherwise the address the kubelet would advertise: the host name's address from
-        C(/etc/hosts), else the first address of the default-route interface.
+        k3s/RKE2 C(node-ip)); otherwise the address the kubelet would advertise (the host name's address from
+        C(/etc/hosts), else the first address of the default-route interface).
       - Addresses of loopback, link-local, CNI and bridge interfaces (C(cni0), C(docker0), C(flannel.*),
         C(cali*), C(vxlan*), C(cilium*), C(podman*), C(veth*) and similar) are never chosen by default.
     type: list
@@ -76,6 +76,14 @@ options:
       - Seconds allowed for each connection of the server probe.
     type: float
     default: 2.0
+notes:
+  - "Options left unset fall back to the collection-wide inventory variables: O(profile) to C(kubecerts_profile),
+    O(node_name) to C(kubecerts_node_name), O(client_cert), O(client_key), O(serving_cert) and O(serving_key) to
+    C(kubecerts_client_cert), C(kubecerts_client_key), C(kubecerts_serving_cert), C(kubecerts_serving_key),
+    O(kubeconfig) to C(kubecerts_kubelet_kubeconfig), O(kubelet_config) to C(kubecerts_kubelet_config) and
+    O(ca_cert) to C(kubecerts_node_ca_cert)."
+  - The module makes one round trip to the node per host; all parsing happens on the controller, which needs
+    the Python C(cryptography) library.
 seealso:
   - name: Kubelet TLS bootstrapping
     description: How the kubelet obtains and rotates its client and serving certificates.
