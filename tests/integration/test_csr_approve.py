@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 
+import ssl
+
 import pytest
 from ansible.module_utils.testing import patch_module_args
 from cryptography import x509
@@ -33,6 +35,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client impo
 from ansible_collections.kubecerts.kubelet.plugins.modules import csr_approve  # noqa: E402
 
 STANDIN = os.path.join(ROOT, "tests", "lab", "standins", "kube_api.py")
+KUBELET = os.path.join(ROOT, "tests", "lab", "standins", "kubelet.py")
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 NODES = {"worker1": "10.0.0.11", "worker2": "10.0.0.12"}
 
@@ -306,3 +309,66 @@ def test_playbook_fails_when_a_listed_node_gets_no_approval(cluster):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
     assert "No valid CSR was approved within 2 s for worker2" in output and "Traceback" not in output
+
+
+def served_certificate(port: int, ca_path: str) -> x509.Certificate:
+    """The certificate a TLS client that trusts only the cluster CA accepts on 127.0.0.1:port (by IP)."""
+    context = ssl.create_default_context(cafile=ca_path)   # verifies the chain and the IP SAN
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+
+
+@pytest.mark.skipif(not os.path.exists(KUBELET), reason="the lab kubelet stand-in is not there")
+def test_kubelet_standins_real_csr_is_approved_and_served(cluster, capsys, tmp_path):
+    """Seed 002 on loopback: serverTLSBootstrap with no approver leaves :10250 without a certificate;
+    csr_approve approves the kubelet's own CSR and the kubelet then serves a CA-signed cert with its IP."""
+    import yaml
+    port, healthz = free_port(), free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration", "serverTLSBootstrap": True,
+        "rotateCertificates": True, "address": "127.0.0.1", "port": port, "healthzPort": healthz,
+        "authentication": {"x509": {"clientCAFile": cluster.ca_path}}}))
+    log = open(tmp_path / "kubelet.log", "wb")  # noqa: SIM115 - closed below
+    kubelet = subprocess.Popen(  # noqa: S603
+        [sys.executable, KUBELET, "--config", str(config), "--kubeconfig", cluster.node_identity("kl1"),
+         "--cert-dir", str(tmp_path / "pki"), "--node-ip", "127.0.0.1", "--hostname-override", "kl1",
+         "--node-status-update-frequency", "0.5", "--lab-faults-file", str(tmp_path / "no-faults")],
+        stdout=log, stderr=subprocess.STDOUT)
+    try:
+        pending = None
+        deadline = time.monotonic() + 20
+        while pending is None and time.monotonic() < deadline:
+            with cluster.client() as admin:
+                pending = next((c["metadata"]["name"] for c in admin.list_csrs()
+                                if c["spec"]["username"] == "system:node:kl1"), None)
+            time.sleep(0.2)
+        assert pending, open(log.name, "rb").read()[-2000:]
+        with pytest.raises((ssl.SSLError, OSError)):   # no certificate yet: the handshake fails
+            served_certificate(port, cluster.ca_path)
+
+        result = run({"kubeconfig": cluster.admin, "nodes": ["kl1"], "watch_seconds": 20, "poll_interval": 1}, capsys)
+        assert [(e["name"], e["ip_addresses"]) for e in result["approved"]] == [(pending, ["127.0.0.1"])]
+
+        served = None
+        deadline = time.monotonic() + 20
+        while served is None and time.monotonic() < deadline:
+            try:
+                served = served_certificate(port, cluster.ca_path)
+            except (ssl.SSLError, OSError):
+                time.sleep(0.3)
+        assert served is not None, open(log.name, "rb").read()[-2000:]
+        assert served.issuer == cluster.ca.cert.subject
+        assert served.subject.rfc4514_string() == "CN=system:node:kl1,O=system:nodes"
+        sans = served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+        assert served.fingerprint(served.signature_hash_algorithm) == cluster.issued(pending).fingerprint(
+            served.signature_hash_algorithm)
+    finally:
+        kubelet.terminate()
+        try:
+            kubelet.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            kubelet.kill()
+        log.close()
