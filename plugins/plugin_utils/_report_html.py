@@ -126,7 +126,7 @@ def _certificate_table(rows: list[dict[str, t.Any]], now: datetime.datetime) -> 
             f'<tr data-status="{_e(row["status"])}">'
             f'<td>{_e(row["node"])}</td><td>{_e(row["role"])}</td><td class="path">{_e(row["path"] or "-")}</td>'
             f'<td>{_e(row["subject"])}</td><td>{_e(_report_text.issuer_name(row["issuer"]))}</td>'
-            f'<td data-sort="{_e(row["not_after"] or "")}">{_e(_report_text.kubeadm_date(row["not_after"]))}</td>'
+            f'<td class="date" data-sort="{_e(row["not_after"] or "")}">{_e(_report_text.kubeadm_date(row["not_after"]))}</td>'
             f'<td data-sort="{days if isinstance(days, int) else ""}">'
             f'{_e(_report_text.residual(row["not_after"], now))}</td>'
             f'<td data-sort="{rank.get(row["status"], 3)}">{_badge(row["status"])}</td>'
@@ -165,7 +165,7 @@ table{border-collapse:collapse;background:#fff;width:100%;font-size:13px}
 th,td{border:1px solid #e0e0e0;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f0f0f0;cursor:pointer;user-select:none;white-space:nowrap}
 th.asc::after{content:" \\25B2"}th.desc::after{content:" \\25BC"}
-td.path{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
+td.date{white-space:nowrap}td.path{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
 tr[data-status=critical] td:first-child{border-left:4px solid #c62828}
 tr[data-status=warning] td:first-child{border-left:4px solid #ef8f00}
 .controls{margin:8px 0}.controls button{margin-right:6px;padding:3px 10px;border:1px solid #bbb;
