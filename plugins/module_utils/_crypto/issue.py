@@ -1,0 +1,96 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The CA-host half of issuance: decide, check the CSR, sign. Shared by the
+``kubelet_cert_sign`` module (CA on a managed host) and the ``kubelet_cert`` action plugin
+(CA on the controller), so both apply the same policy and report the same way.
+"""
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import reissue, signing
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import SigningRefused
+
+SIGN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
+    "ca_cert_path": {"type": "path", "required": True},
+    "ca_key_path": {"type": "path", "required": True},
+    "ca_key_passphrase": {"type": "str", "no_log": True},
+    "validity_days": {"type": "int", "default": signing.DEFAULT_VALIDITY_DAYS},
+    "renew_before_days": {"type": "int", "default": reissue.DEFAULT_RENEW_BEFORE_DAYS},
+    "force": {"type": "bool", "default": False},
+    "extra_sans": {"type": "list", "elements": "str", "default": []},
+}
+
+REQUEST_FIELDS_SPEC: dict[str, dict[str, t.Any]] = {
+    "node_name": {"type": "str", "required": True},
+    "kind": {"type": "str", "required": True, "choices": list(signing.KINDS)},
+    "csr": {"type": "str"},
+    "hostname": {"type": "str"},
+    "ip_addresses": {"type": "list", "elements": "str", "default": []},
+    "current_certificate": {"type": "str"},
+    "node_reasons": {"type": "list", "elements": "dict", "default": []},
+}
+
+
+def load_ca(params: t.Mapping[str, t.Any]) -> signing.CertificateAuthority:
+    passphrase = params.get("ca_key_passphrase")
+    return signing.CertificateAuthority.from_files(
+        params["ca_cert_path"], params["ca_key_path"],
+        passphrase.encode("utf-8") if passphrase else None)
+
+
+def issue_request(params: t.Mapping[str, t.Any]) -> signing.IssueRequest:
+    if params.get("renew_before_days", 0) < 0:
+        raise SigningRefused(f"renew_before_days must not be negative (got {params['renew_before_days']})")
+    return signing.IssueRequest(
+        node_name=params["node_name"], kind=params["kind"], hostname=params.get("hostname"),
+        ip_addresses=params.get("ip_addresses") or (), extra_sans=params.get("extra_sans") or (),
+        validity_days=params.get("validity_days", signing.DEFAULT_VALIDITY_DAYS))
+
+
+def sign_one(ca: signing.CertificateAuthority, params: t.Mapping[str, t.Any], check_mode: bool) -> dict[str, t.Any]:
+    """Judges the certificate in use and, when a reason exists, signs the CSR under the policy.
+    The CSR is checked even in check mode, so check mode reports the refusals a real run meets."""
+    request = issue_request(params)
+    signing.planned_names(request)      # refuses a bad node name or SAN before anything else
+    kind = request.kind
+    reasons = reissue.judge(params.get("current_certificate"), request, ca.cert,
+                            renew_before_days=params.get("renew_before_days", reissue.DEFAULT_RENEW_BEFORE_DAYS),
+                            force=bool(params.get("force")), node_reasons=params.get("node_reasons") or (),
+                            source=f"{kind} certificate in use")
+    csr = params.get("csr")
+    if csr:
+        source = f"{kind} CSR of {request.node_name}"
+        signing.check_csr(signing.load_csr(csr, source), request, signing.planned_names(request), source)
+    result: dict[str, t.Any] = {
+        "kind": kind,
+        "node_name": request.node_name,
+        "changed": bool(reasons),
+        "issued": False,
+        "reasons": [r.as_dict() for r in reasons],
+        "certificate": None,
+        "before": reissue.summary(params.get("current_certificate")),
+        "after": None,
+        "warnings": [],
+    }
+    if not reasons:
+        return result
+    if check_mode or not csr:
+        if not check_mode:
+            raise SigningRefused(f"{kind} certificate of {request.node_name} must be reissued "
+                                 f"({reasons[0].code}), but no CSR was given")
+        result["after"] = signing.describe_planned(ca.cert, request)
+        return result
+    issued = signing.sign_csr(ca, csr, request, source=f"{kind} CSR of {request.node_name}")
+    result.update(issued=True, certificate=issued.pem, after=reissue.summary(issued.pem),
+                  warnings=issued.warnings)
+    return result
+
+
+def diff_of(results: t.Iterable[dict[str, t.Any]]) -> dict[str, t.Any]:
+    """Before/after per kind: subject, SANs, issuer, expiry, fingerprint. No key material."""
+    before, after = {}, {}
+    for item in results:
+        before[item["kind"]] = item.get("before")
+        after[item["kind"]] = item.get("after") if item.get("changed") else item.get("before")
+    return {"before": before, "after": after}
