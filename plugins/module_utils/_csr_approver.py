@@ -17,6 +17,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_policy impo
     DENY,
     SKIP,
     Decision,
+    InvalidPolicy,
     Policy,
     decide,
 )
@@ -38,6 +39,26 @@ class Options(t.NamedTuple):
     poll_interval: float = 2
     names: frozenset[str] = frozenset()
     nodes: frozenset[str] = frozenset()
+    created_after: datetime.datetime | None = None
+
+
+def parse_created_after(value: str | None) -> datetime.datetime | None:
+    """RFC 3339 (``2024-05-01T10:00:00Z``, offsets allowed) or empty; bad text fails before any request."""
+    if not value:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidPolicy(f"created_after: {value!r} is not an RFC 3339 time such as 2024-05-01T10:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+
+
+def _created(csr: t.Mapping[str, t.Any]) -> datetime.datetime | None:
+    text = (csr.get("metadata") or {}).get("creationTimestamp")
+    try:
+        return parse_created_after(str(text)) if text else None
+    except InvalidPolicy:
+        return None
 
 
 class Approver:
@@ -50,6 +71,7 @@ class Approver:
         self.clock = clock
         self.sleep = sleep
         self.decisions: dict[str, Decision] = {}
+        self.created: dict[str, datetime.datetime | None] = {}
         self.changed = False
 
     def run(self) -> dict[str, t.Any]:
@@ -77,6 +99,9 @@ class Approver:
                 continue
             if spec.get("signerName") not in self.options.policy.signers:
                 continue  # other signers' CSRs are none of our business; do not report them
+            created = _created(csr)
+            if self.options.created_after and (created is None or created < self.options.created_after):
+                continue
             earlier = self.decisions.get(name)
             if earlier is not None and earlier.verdict != SKIP:
                 continue  # decided by this run already (in check mode it stays pending)
@@ -84,6 +109,7 @@ class Approver:
             if decision is None:
                 continue
             self.decisions[name] = decision
+            self.created[name] = created
 
     def _decide_and_write(self, csr: t.Mapping[str, t.Any], get_node: t.Callable[[str], t.Any]) -> Decision | None:
         for _attempt in range(CONFLICT_RETRIES):
@@ -113,8 +139,22 @@ class Approver:
         return bool(self.options.nodes) and not self.unapproved_nodes()
 
     def unapproved_nodes(self) -> list[str]:
-        approved = {d.node for d in self.decisions.values() if d.verdict == APPROVE}
-        return sorted(self.options.nodes - approved)
+        """Listed nodes whose newest CSR is not approved (by this run or before it), or that have none.
+
+        The newest one counts because a kubelet replaces a denied or stale request with a new
+        one; an older approved CSR says nothing about the certificate the kubelet waits for now.
+        """
+        oldest = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
+        newest: dict[str, Decision] = {}
+        for name, decision in self.decisions.items():
+            if decision.node is None:
+                continue
+            current = newest.get(decision.node)
+            if current is None or (self.created[name] or oldest, name) >= (self.created[current.name] or oldest,
+                                                                           current.name):
+                newest[decision.node] = decision
+        served = {node for node, d in newest.items() if d.verdict == APPROVE or d.codes == ("AlreadyApproved",)}
+        return sorted(self.options.nodes - served)
 
     def result(self) -> dict[str, t.Any]:
         result: dict[str, t.Any] = {bucket: [] for bucket in BUCKETS.values()}

@@ -109,12 +109,11 @@ class Decision(t.NamedTuple):
 
 
 def csr_state(csr: t.Mapping[str, t.Any]) -> str:
-    """``Pending``, or the type of the first terminal condition (Approved, Denied, Failed)."""
-    for condition in (csr.get("status") or {}).get("conditions") or []:
-        if condition.get("type") in ("Approved", "Denied", "Failed") and \
-                str(condition.get("status", "True")) == "True":
-            return str(condition["type"])
-    return "Pending"
+    """``Pending``, or the most final condition: Failed (approved, but the signer refused),
+    then Denied, then Approved."""
+    present = {str(c.get("type")) for c in (csr.get("status") or {}).get("conditions") or []
+               if str(c.get("status", "True")) == "True"}
+    return next((kind for kind in ("Failed", "Denied", "Approved") if kind in present), "Pending")
 
 
 def decide(csr: t.Mapping[str, t.Any], get_node: NodeLookup, policy: Policy) -> Decision:
@@ -133,16 +132,18 @@ def decide(csr: t.Mapping[str, t.Any], get_node: NodeLookup, policy: Policy) -> 
 
     if signer not in policy.signers:
         return verdict(SKIP, [Finding("SignerNotHandled", f"signer {signer!r} is not handled by this approver")])
-    state = csr_state(csr)
-    if state != "Pending":
-        return verdict(SKIP, [Finding(f"Already{state}", f"already {state.lower()}, nothing to do")])
-
     request, parse_problem = _parse_request(spec.get("request"))
+    state = csr_state(csr)
     if request is None:
+        if state != "Pending":
+            return verdict(SKIP, [Finding(f"Already{state}", f"already {state.lower()}, nothing to do")])
         return verdict(DENY, [Finding("RequestUnparseable", parse_problem)])
     sans = subject_alt_names(request)
     san_pair = (tuple(sans.dns), tuple(sans.ips))
     node, findings = _identity_findings(request, spec)
+    if state != "Pending":
+        # Decided CSRs are reported with the node they name, so callers can tell which node is served.
+        return verdict(SKIP, [Finding(f"Already{state}", f"already {state.lower()}, nothing to do")], node, san_pair)
     if signer == CLIENT_SIGNER:
         if username.startswith(BOOTSTRAP_USER_PREFIX):
             # First client certificates are kube-controller-manager's job (csrapproving, bound

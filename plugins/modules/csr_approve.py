@@ -80,11 +80,18 @@ options:
   nodes:
     description:
       - Only consider CSRs whose subject names one of these nodes.
-      - With O(watch_seconds), the watch ends early once each of these nodes has had a CSR approved in this run;
-        the nodes still without one are returned in RV(unapproved_nodes).
+      - A node counts as served when its newest CSR (of the handled signers, within O(names) and O(created_after))
+        is approved, by this run or before it. With O(watch_seconds), the watch ends as soon as every listed node is
+        served; the nodes that are not are returned in RV(unapproved_nodes).
     type: list
     elements: str
     default: []
+  created_after:
+    description:
+      - Only consider CSRs created at or after this time (RFC 3339, for example V(2024-05-01T10:00:00Z)).
+      - A rotation passes the time at which it restarted the kubelets, so that with O(nodes) and O(watch_seconds)
+        it waits for the kubelets' new CSRs rather than counting an older approved one.
+    type: str
   watch_seconds:
     description:
       - Keep polling for new CSRs and deciding them for this many seconds. V(0) decides what is there and returns.
@@ -243,7 +250,7 @@ skipped:
       dns_names: [worker1]
       ip_addresses: [10.0.0.11]
 unapproved_nodes:
-  description: Nodes from O(nodes) that got no approved CSR in this run.
+  description: Nodes from O(nodes) whose newest CSR is not approved, or that have no CSR at all.
   returned: when O(nodes) is set
   type: list
   elements: str
@@ -267,7 +274,11 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_approver import Options, approve
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_approver import (
+    Options,
+    approve,
+    parse_created_after,
+)
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_policy import build_policy
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import AUTH_ARG_SPEC, KubeClient
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
@@ -280,7 +291,8 @@ def work(module: AnsibleModule) -> dict[str, t.Any]:
                           include_client=p["approve_client_csrs"])
     options = Options(policy=policy, deny_invalid=p["invalid_action"] == "deny", check_mode=module.check_mode,
                       watch_seconds=max(0, p["watch_seconds"]), poll_interval=max(1, p["poll_interval"]),
-                      names=frozenset(p["names"]), nodes=frozenset(p["nodes"]))
+                      names=frozenset(p["names"]), nodes=frozenset(p["nodes"]),
+                      created_after=parse_created_after(p["created_after"]))
     with KubeClient.from_params(p) as client:
         return approve(client, options)
 
@@ -295,6 +307,7 @@ def main() -> None:
         max_expiration_seconds=dict(type="int", default=31536000),
         names=dict(type="list", elements="str", default=[]),
         nodes=dict(type="list", elements="str", default=[]),
+        created_after=dict(type="str"),
         watch_seconds=dict(type="int", default=0),
         poll_interval=dict(type="int", default=2),
     )

@@ -176,6 +176,16 @@ def test_decided_csrs_are_skipped(condition, code):
     assert_verdict(judge(csr_object(conditions=[condition])), SKIP, [code])
 
 
+def test_decided_csrs_still_name_their_node_and_sans():
+    decision = judge(csr_object(conditions=[{"type": "Approved", "status": "True"}]))
+    assert (decision.node, decision.ip_addresses) == ("worker1", ("10.0.0.11",))
+
+
+def test_signer_failure_after_approval_counts_as_failed():
+    conditions = [{"type": "Approved", "status": "True"}, {"type": "Failed", "status": "True"}]
+    assert_verdict(judge(csr_object(conditions=conditions)), SKIP, ["AlreadyFailed"])
+
+
 def test_false_condition_keeps_a_csr_pending():
     assert csr_state(csr_object(conditions=[{"type": "Approved", "status": "False"}])) == "Pending"
 

@@ -259,3 +259,34 @@ def test_watch_reports_nodes_left_without_approval(api):
         result = Approver(client, Options(build_policy(), watch_seconds=4, poll_interval=2,
                                           nodes=frozenset({"worker2"})), clock=fake.clock, sleep=fake.sleep).run()
     assert result["unapproved_nodes"] == ["worker2"] and sum(fake.sleeps) == 4
+
+
+def at(csr, timestamp):
+    csr["metadata"]["creationTimestamp"] = timestamp
+    return csr
+
+
+def test_a_node_is_served_when_its_newest_csr_is_approved(api, capsys):
+    api.add_csr(at(csr_object("csr-old", conditions=[{"type": "Approved", "status": "True"}]), "2030-01-01T00:00:00Z"))
+    api.add_csr(at(csr_object("csr-w2-old", node="worker2", ips=["10.0.0.12"],
+                              conditions=[{"type": "Approved", "status": "True"}]), "2030-01-01T00:00:00Z"))
+    api.add_csr(at(csr_object("csr-w2-new", node="worker2", ips=["10.0.0.11"]), "2030-01-01T00:05:00Z"))
+    result = run({"kubeconfig": api.admin, "nodes": ["worker1", "worker2", "worker3"]}, capsys)
+    # worker1: nothing new, the approved one counts (a re-run is idempotent); worker2: its newest
+    # CSR was denied, the older approval does not count; worker3: no CSR at all.
+    assert result["unapproved_nodes"] == ["worker2", "worker3"]
+    assert names(result, "denied") == ["csr-w2-new"] and result["approved"] == []
+
+
+def test_created_after_hides_older_csrs(api, capsys):
+    api.add_csr(at(csr_object("csr-before"), "2030-01-01T00:00:00Z"))
+    api.add_csr(at(csr_object("csr-after"), "2030-01-01T00:10:00Z"))
+    result = run({"kubeconfig": api.admin, "created_after": "2030-01-01T01:05:00+01:00", "nodes": ["worker1"]},
+                 capsys)
+    assert names(result, "approved") == ["csr-after"] and result["unapproved_nodes"] == []
+    assert api.condition_types("csr-before") == []
+
+
+def test_created_after_must_be_a_time(api, capsys):
+    result = run({"kubeconfig": api.admin, "created_after": "yesterday"}, capsys)
+    assert result["failed"] is True and "created_after" in result["msg"] and api.requests == []
