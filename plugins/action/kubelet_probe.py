@@ -23,7 +23,7 @@ class ActionModule(KubecertsAction):
     _supports_async = False
 
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         cas = load_ca_file(args["ca_cert"]) if args["ca_cert"] else []
         if args["probe_timeout"] <= 0 or args["probe_workers"] < 1:
             raise KubecertsError("probe_timeout must be positive and probe_workers at least 1")

@@ -41,11 +41,14 @@ attributes:
   diff_mode:
     support: none
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
     details: All the work happens in the action plugin on the controller.
   async:
+    description: Supports being used with the C(async) keyword.
     support: none
   connection:
+    description: Uses the target's configured connection information to execute code on it.
     support: none
     details: No connection to any managed host is made; only TLS probes from the controller.
 options:
@@ -133,13 +136,11 @@ seealso:
     description: The per-host inspection whose results this module judges.
   - module: kubecerts.kubelet.kubelet_probe
     description: The same probes for ad-hoc use.
-  - role: kubecerts.kubelet.audit
-    description: Runs cert_info on every host, then this module once, then fails the play on findings.
   - name: x509-certificate-exporter
     description: The metric names C(metrics.prom) shares.
     link: https://github.com/enix/x509-certificate-exporter
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 """
 
 EXAMPLES = r"""

@@ -30,11 +30,14 @@ extends_documentation_fragment:
   - kubecerts.kubelet.audit
 attributes:
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
     details: All the work happens in the action plugin on the controller.
   async:
+    description: Supports being used with the C(async) keyword.
     support: none
   connection:
+    description: Uses the target's configured connection information to execute code on it.
     support: none
     details: The host's connection is never used; the probe dials O(host) directly from the controller.
 options:
@@ -107,7 +110,7 @@ seealso:
   - module: kubecerts.kubelet.audit_report
     description: Runs these probes for a whole play, plus fleet checks and reports.
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 """
 
 EXAMPLES = r"""

@@ -73,7 +73,7 @@ def duplicate_identities(nodes: dict[str, dict[str, t.Any]]) -> list[dict[str, t
     reported: set[frozenset[str]] = set()
     for groups, what in ((by_cert, "certificate"), (by_key, "private key")):
         for fingerprint, holders in sorted(groups.items()):
-            hosts = sorted({h for h, _ in holders})
+            hosts = sorted({holder[0] for holder in holders})
             if len(hosts) < 2 or frozenset(hosts) in reported and what == "private key":
                 continue
             reported.add(frozenset(hosts))

@@ -173,7 +173,7 @@ def build_report(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), c
     for target, probe in zip(api_targets, results[len(kubelet_hosts):]):
         users = servers[target.url]
         apiservers.append(dict({k: v for k, v in probe.items() if k != "findings"},
-                               used_by=sorted({h for h, _ in users}), findings=probe["findings"]))
+                               used_by=sorted({user[0] for user in users}), findings=probe["findings"]))
         for hostname, path in users:
             record = nodes[hostname]
             record.setdefault("probes", {}).setdefault("apiservers", []).append(target.url)

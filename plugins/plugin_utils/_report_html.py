@@ -85,8 +85,7 @@ def timeline(rows: list[dict[str, t.Any]], now: datetime.datetime, warn_days: in
     previous = None
     for index, row in enumerate(dated):
         y = top + index * ROW_HEIGHT
-        begin, finish = _parse(row["not_before"]) or start, _parse(row["not_after"])
-        assert finish is not None
+        begin, finish = _parse(row["not_before"]) or start, _parse(row["not_after"]) or start
         node_label = row["node"] if row["node"] != previous else ""
         previous = row["node"]
         label = f"{row['role'] or '?'} {row['path'].rsplit('/', 1)[-1]}"
