@@ -13,99 +13,45 @@ import base64
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 
-import ssl
-
 import pytest
 from ansible.module_utils.testing import patch_module_args
 from cryptography import x509
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import KubeClient
+from ansible_collections.kubecerts.kubelet.plugins.modules import csr_approve
 
-import pkifactory  # noqa: E402
-from csrfactory import CLIENT, csr_object  # noqa: E402
+# conftest (the stand-in author's fixtures) also puts tests/unit on sys.path for csrfactory.
+from conftest import KUBE_API, Api, Kubelet, Pki, free_port, wait_for
+from csrfactory import CLIENT, csr_object
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import KubeClient  # noqa: E402
-from ansible_collections.kubecerts.kubelet.plugins.modules import csr_approve  # noqa: E402
-
-STANDIN = os.path.join(ROOT, "tests", "lab", "standins", "kube_api.py")
-KUBELET = os.path.join(ROOT, "tests", "lab", "standins", "kubelet.py")
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 NODES = {"worker1": "10.0.0.11", "worker2": "10.0.0.12"}
 
-pytestmark = pytest.mark.skipif(not os.path.exists(STANDIN), reason="the lab API stand-in is not there")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+pytestmark = pytest.mark.skipif(not os.path.exists(KUBE_API), reason="the lab API stand-in is not there")
 
 
 class Cluster:
-    """A running stand-in plus kubeconfigs for the identities the tests need."""
+    """The API stand-in (conftest's ``Api``, client CSRs left to us) plus kubeconfigs for the
+    identities the tests need."""
 
-    def __init__(self, workdir: str) -> None:
-        self.dir = workdir
-        self.ca = pkifactory.make_ca("kubernetes")
-        self.ca_path = self._write("ca.crt", pkifactory.cert_pem(self.ca.cert))
-        ca_key = self._write("ca.key", pkifactory.key_pem(self.ca.key), 0o600)
-        cert, key = pkifactory.make_leaf(self.ca, "kube-apiserver", orgs=(), ips=["127.0.0.1"], client=False,
-                                         server=True)
-        tls_cert = self._write("apiserver.crt", pkifactory.cert_pem(cert))
-        tls_key = self._write("apiserver.key", pkifactory.key_pem(key), 0o600)
-        self.port = free_port()
-        self.url = f"https://127.0.0.1:{self.port}"
-        self.log = open(os.path.join(workdir, "kube-api.log"), "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(  # noqa: S603
-            [sys.executable, STANDIN, "--listen", f"127.0.0.1:{self.port}", "--state-dir", os.path.join(workdir, "state"),
-             "--ca-cert", self.ca_path, "--ca-key", ca_key, "--tls-cert", tls_cert, "--tls-key", tls_key,
-             "--no-auto-approve-node-client"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        self._wait_until_listening()
-        self.admin = self.kubeconfig("admin", "kubernetes-admin", ["system:masters"])
-
-    def _write(self, name: str, data: bytes, mode: int = 0o644) -> str:
-        return pkifactory.write(os.path.join(self.dir, name), data, mode)
-
-    def _wait_until_listening(self) -> None:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"API stand-in exited: {open(self.log.name, 'rb').read()[-2000:]!r}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("API stand-in did not listen within 20 s")
+    def __init__(self, pki: Pki, workdir: str) -> None:
+        self.pki, self.dir = pki, workdir
+        self.server = Api(pki, workdir, "--no-auto-approve-node-client").start()
+        self.url, self.ca, self.ca_path = self.server.url, pki.ca, pki.ca_cert
+        self.admin = self.server.admin_kubeconfig
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+        self.server.stop()
 
     def kubeconfig(self, name: str, cn: str, orgs: list[str], server: str | None = None) -> str:
-        cert, key = pkifactory.make_leaf(self.ca, cn, orgs=orgs, client=True)
-        config = {
-            "apiVersion": "v1", "kind": "Config", "current-context": name,
-            "clusters": [{"name": "lab", "cluster": {"server": server or self.url,
-                                                     "certificate-authority": self.ca_path}}],
-            "users": [{"name": name, "user": {
-                "client-certificate-data": base64.b64encode(pkifactory.cert_pem(cert)).decode(),
-                "client-key-data": base64.b64encode(pkifactory.key_pem(key)).decode()}}],
-            "contexts": [{"name": name, "context": {"cluster": "lab", "user": name}}],
-        }
-        return self._write(f"{name}.kubeconfig", json.dumps(config).encode(), 0o600)
+        return self.pki.kubeconfig(os.path.join(self.dir, f"{name}.kubeconfig"), server or self.url,
+                                   *self.pki.identity(cn, orgs))
 
     def client(self, kubeconfig: str | None = None) -> KubeClient:
         return KubeClient.from_params({"kubeconfig": kubeconfig or self.admin})
@@ -140,8 +86,8 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    lab = Cluster(str(tmp_path_factory.mktemp("csr-approve-api")))
+def cluster(pki, tmp_path_factory):
+    lab = Cluster(pki, str(tmp_path_factory.mktemp("csr-approve-api")))
     try:
         with lab.client() as admin:
             for node, ip in NODES.items():
@@ -319,56 +265,34 @@ def served_certificate(port: int, ca_path: str) -> x509.Certificate:
             return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
 
 
-@pytest.mark.skipif(not os.path.exists(KUBELET), reason="the lab kubelet stand-in is not there")
-def test_kubelet_standins_real_csr_is_approved_and_served(cluster, capsys, tmp_path):
+def test_kubelet_standins_real_csr_is_approved_and_served(cluster, capsys, tmp_path, kubelets):
     """Seed 002 on loopback: serverTLSBootstrap with no approver leaves :10250 without a certificate;
     csr_approve approves the kubelet's own CSR and the kubelet then serves a CA-signed cert with its IP."""
-    import yaml
-    port, healthz = free_port(), free_port()
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration", "serverTLSBootstrap": True,
-        "rotateCertificates": True, "address": "127.0.0.1", "port": port, "healthzPort": healthz,
-        "authentication": {"x509": {"clientCAFile": cluster.ca_path}}}))
-    log = open(tmp_path / "kubelet.log", "wb")  # noqa: SIM115 - closed below
-    kubelet = subprocess.Popen(  # noqa: S603
-        [sys.executable, KUBELET, "--config", str(config), "--kubeconfig", cluster.node_identity("kl1"),
-         "--cert-dir", str(tmp_path / "pki"), "--node-ip", "127.0.0.1", "--hostname-override", "kl1",
-         "--node-status-update-frequency", "0.5", "--lab-faults-file", str(tmp_path / "no-faults")],
-        stdout=log, stderr=subprocess.STDOUT)
-    try:
-        pending = None
-        deadline = time.monotonic() + 20
-        while pending is None and time.monotonic() < deadline:
-            with cluster.client() as admin:
-                pending = next((c["metadata"]["name"] for c in admin.list_csrs()
-                                if c["spec"]["username"] == "system:node:kl1"), None)
-            time.sleep(0.2)
-        assert pending, open(log.name, "rb").read()[-2000:]
-        with pytest.raises((ssl.SSLError, OSError)):   # no certificate yet: the handshake fails
-            served_certificate(port, cluster.ca_path)
+    kubelet = Kubelet(str(tmp_path / "kl1"), "kl1", cluster.node_identity("kl1"),
+                      {"serverTLSBootstrap": True, "authentication": {"x509": {"clientCAFile": cluster.ca_path}}})
+    kubelets.append(kubelet.start())
 
-        result = run({"kubeconfig": cluster.admin, "nodes": ["kl1"], "watch_seconds": 20, "poll_interval": 1}, capsys)
-        assert [(e["name"], e["ip_addresses"]) for e in result["approved"]] == [(pending, ["127.0.0.1"])]
+    def pending_csr():
+        with cluster.client() as admin:
+            return next((c["metadata"]["name"] for c in admin.list_csrs()
+                         if c["spec"]["username"] == "system:node:kl1"), None)
 
-        served = None
-        deadline = time.monotonic() + 20
-        while served is None and time.monotonic() < deadline:
-            try:
-                served = served_certificate(port, cluster.ca_path)
-            except (ssl.SSLError, OSError):
-                time.sleep(0.3)
-        assert served is not None, open(log.name, "rb").read()[-2000:]
-        assert served.issuer == cluster.ca.cert.subject
-        assert served.subject.rfc4514_string() == "CN=system:node:kl1,O=system:nodes"
-        sans = served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
-        assert served.fingerprint(served.signature_hash_algorithm) == cluster.issued(pending).fingerprint(
-            served.signature_hash_algorithm)
-    finally:
-        kubelet.terminate()
+    pending = wait_for(pending_csr, 20, interval=0.2, what=f"the kubelet's CSR\n{kubelet.log[-2000:]}")
+    with pytest.raises((ssl.SSLError, OSError)):   # no certificate yet: the handshake fails
+        served_certificate(kubelet.port, cluster.ca_path)
+
+    result = run({"kubeconfig": cluster.admin, "nodes": ["kl1"], "watch_seconds": 20, "poll_interval": 1}, capsys)
+    assert [(e["name"], e["ip_addresses"]) for e in result["approved"]] == [(pending, ["127.0.0.1"])]
+
+    def served():
         try:
-            kubelet.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            kubelet.kill()
-        log.close()
+            return served_certificate(kubelet.port, cluster.ca_path)
+        except (ssl.SSLError, OSError):
+            return None
+
+    cert = wait_for(served, 20, interval=0.3, what=f"a CA-verified certificate on :{kubelet.port}\n{kubelet.log[-2000:]}")
+    assert cert.issuer == cluster.ca.cert.subject
+    assert cert.subject.rfc4514_string() == "CN=system:node:kl1,O=system:nodes"
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert cert == cluster.issued(pending)
