@@ -121,7 +121,10 @@ class Process:
             return handle.read()
 
     def wait_log(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
-        return wait_for(lambda: re.search(pattern, self.log), timeout, what=f"log line {pattern!r}\n{self.log[-3000:]}")
+        try:
+            return wait_for(lambda: re.search(pattern, self.log), timeout)
+        except AssertionError:
+            raise AssertionError(f"no log line matches {pattern!r} within {timeout:g}s:\n{self.log[-3000:]}") from None
 
     def wait_exit(self, timeout: float = 15.0) -> int:
         assert self.proc is not None
