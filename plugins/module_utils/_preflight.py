@@ -1,0 +1,109 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a rotation must know about a node before it changes anything (node side).
+
+Standard library only. The node reports facts, never verdicts: its clock, whether the
+kubelet's unit exists, the free space where certificates and backups will be written,
+and (on the CA host) the CA certificate and the public half of the CA key. The
+controller judges them (``plugin_utils/_preflight.py``), where the crypto core lives.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import time
+import typing as t
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _service
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import read_bounded
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._profiles import PROFILE_NAMES, detect_profile, get_profile
+
+
+def _existing_ancestor(path: str) -> str:
+    """The path itself or its nearest existing parent (a pki dir may not exist yet)."""
+    current = os.path.abspath(path)
+    while not os.path.exists(current) and os.path.dirname(current) != current:
+        current = os.path.dirname(current)
+    return current
+
+
+def disk_space(paths: t.Iterable[str]) -> list[dict[str, t.Any]]:
+    found = []
+    seen: set[str] = set()
+    for path in paths:
+        if not path:
+            continue
+        where = _existing_ancestor(path)
+        if where in seen:
+            continue
+        seen.add(where)
+        entry: dict[str, t.Any] = {"path": path, "checked": where}
+        try:
+            st = os.statvfs(where)
+        except OSError as exc:
+            entry["error"] = f"cannot stat the file system: {exc.strerror}"
+        else:
+            entry.update(free_bytes=st.f_bavail * st.f_frsize, free_inodes=st.f_favail if st.f_files else None,
+                         writable=os.access(where, os.W_OK))
+        found.append(entry)
+    return found
+
+
+def default_paths(profile_name: str | None) -> list[str]:
+    """Where the profile's certificates, kubeconfig and backups live."""
+    name = profile_name or "auto"
+    if name == "auto":
+        name = detect_profile() or "kubeadm"
+    if name not in PROFILE_NAMES:
+        return []
+    profile = get_profile(name)
+    candidates = [profile.pki_dir, profile.client_cert, profile.serving_cert, profile.kubeconfig]
+    return sorted({os.path.dirname(p) if p and not os.path.isdir(p) else p for p in candidates if p})
+
+
+def ca_material(ca_cert: str | None, ca_key: str | None) -> dict[str, t.Any]:
+    """The CA certificate (public) and the public keys derived from the CA key file."""
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather
+    report: dict[str, t.Any] = {"cert_path": ca_cert, "key_path": ca_key, "cert_pem": None, "cert_error": None,
+                                "key_public_keys": [], "key_error": None, "key_method": _gather.key_backend()}
+    if ca_cert:
+        try:
+            report["cert_pem"] = read_bounded(ca_cert).decode("ascii", "replace")
+        except InputFileError as exc:
+            report["cert_error"] = exc.problem
+    if ca_key:
+        try:
+            data = read_bounded(ca_key)
+        except InputFileError as exc:
+            report["key_error"] = exc.problem
+        else:
+            keys, errors = _gather.derive_public_keys(data)
+            report["key_public_keys"] = [base64.b64decode(k["spki"]).hex() for k in keys]
+            if errors:
+                report["key_error"] = "; ".join(errors)
+            elif not keys:
+                report["key_error"] = "holds no private key"
+            del data
+    return report
+
+
+def run_preflight(params: t.Mapping[str, t.Any], run: _service.Runner = _service.run_command) -> dict[str, t.Any]:
+    """The node's facts for the controller to judge. Never fails on a finding."""
+    result: dict[str, t.Any] = {"changed": False, "node_time": time.time()}
+    if params.get("service_check", True):
+        service: dict[str, t.Any] = {"name": None, "exists": False, "error": None}
+        try:
+            resolved = _service.resolve_service(params.get("name"), params.get("profile"), run)
+            props = _service.show(resolved.name, run)
+            service.update(name=resolved.name, source=resolved.source, exists=_service.exists(props),
+                           active_state=props.get("ActiveState"), load_state=props.get("LoadState"))
+        except _service.ServiceError as exc:
+            service["error"] = str(exc)
+        result["service"] = service
+    paths = list(params.get("paths") or []) or default_paths(params.get("profile"))
+    result["disk"] = disk_space(paths)
+    if params.get("ca_cert") or params.get("ca_key"):
+        result["ca"] = ca_material(params.get("ca_cert"), params.get("ca_key"))
+    result["node_time_end"] = time.time()
+    return result
