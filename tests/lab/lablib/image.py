@@ -13,11 +13,14 @@ import contextlib
 import fcntl
 import glob
 import hashlib
+import importlib.metadata
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import typing as t
 
@@ -47,7 +50,12 @@ MASKED_UNITS = ("getty@.service", "console-getty.service", "systemd-logind.servi
                 "fstrim.timer", "dpkg-db-backup.timer", "systemd-tmpfiles-clean.timer",
                 "systemd-remount-fs.service", "sys-kernel-config.mount", "sys-kernel-debug.mount",
                 "sys-kernel-tracing.mount", "systemd-udevd.service", "systemd-journald-audit.socket")
-RECIPE_VERSION = 1
+# The API stand-in (cp1's kube-apiserver.service) gets its own cryptography, the controller's
+# version, in a directory only that service puts on PYTHONPATH: it is a separate program, like
+# the real kube-apiserver binary, and the node's python3-cryptography (Debian's, older) stays
+# what the collection's modules see on every node.
+API_PYTHON_DIR = "opt/lab/api-python"
+RECIPE_VERSION = 2
 LOCK_PATH = "/var/tmp/kubecerts-lab-image.lock"
 
 
@@ -59,10 +67,17 @@ def host_codename() -> str:
     raise LabError("/etc/os-release has no VERSION_CODENAME; cannot pick a debootstrap suite")
 
 
+def api_cryptography_version() -> str:
+    return importlib.metadata.version("cryptography")
+
+
 def recipe(variant: str, suite: str) -> dict[str, t.Any]:
     packages = [p for p in PACKAGES if variant == "full" or p != "python3-cryptography"]
-    return {"version": RECIPE_VERSION, "suite": suite, "variant": variant, "packages": packages,
-            "files": IMAGE_FILES, "masked": list(MASKED_UNITS)}
+    result = {"version": RECIPE_VERSION, "suite": suite, "variant": variant, "packages": packages,
+              "files": IMAGE_FILES, "masked": list(MASKED_UNITS), "machine": platform.machine()}
+    if variant == "full":
+        result["api_python"] = {"cryptography": api_cryptography_version()}
+    return result
 
 
 def image_tag(variant: str, suite: str | None = None) -> str:
@@ -133,6 +148,20 @@ def _customise(rootfs: str) -> None:
     os.makedirs(os.path.join(rootfs, "run/sshd"), exist_ok=True)
 
 
+def _install_api_python(rootfs: str) -> None:
+    """Binary wheels for the image's Python, fetched by the controller's pip (PyPI or its mirror)."""
+    pythons = sorted(glob.glob(os.path.join(rootfs, "usr/lib/python3.*/os.py")))
+    if not pythons:
+        raise LabError("the image has no python3 under /usr/lib")
+    version = os.path.basename(os.path.dirname(pythons[-1]))[len("python"):]
+    machine = platform.machine()
+    run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-conflicts",
+         "--target", os.path.join(rootfs, API_PYTHON_DIR), "--only-binary=:all:",
+         "--platform", f"manylinux_2_28_{machine}", "--platform", f"manylinux2014_{machine}",
+         "--python-version", version, "--implementation", "cp",
+         f"cryptography=={api_cryptography_version()}"], timeout=600)
+
+
 def _debootstrap_log(rootfs: str) -> str:
     try:
         with open(os.path.join(rootfs, "debootstrap", "debootstrap.log"), encoding="utf-8",
@@ -183,8 +212,10 @@ def _build(suite: str, tags: dict[str, str], missing: list[str]) -> None:
             raise LabError(f"debootstrap failed ({proc.returncode}): {_debootstrap_log(rootfs)}")
         _customise(rootfs)
         if "full" in missing:
+            _install_api_python(rootfs)
             _import(rootfs, tags["full"])
         if "nocrypto" in missing:
+            shutil.rmtree(os.path.join(rootfs, API_PYTHON_DIR), ignore_errors=True)
             run(["chroot", rootfs, "dpkg", "--purge", "python3-cryptography"])
             _import(rootfs, image_tag("nocrypto", suite))
     finally:

@@ -328,7 +328,7 @@ Description=Kubernetes API server (kubecerts lab stand-in)
 After=network-online.target
 
 [Service]
-Environment=PYTHONDONTWRITEBYTECODE=1
+Environment=PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=/opt/lab/api-python
 ExecStart=/usr/bin/python3 {standins}/kube_api.py --listen 0.0.0.0:6443 \\
   --state-dir /var/lib/kube-api-standin \\
   --ca-cert /etc/kubernetes/pki/ca.crt --ca-key /etc/kubernetes/pki/ca.key \\

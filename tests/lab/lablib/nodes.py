@@ -60,6 +60,11 @@ def running(name: str) -> bool:
     return proc.returncode == 0 and proc.stdout.strip() == b"true"
 
 
+def systemd_settled(name: str) -> bool:
+    proc = podman("exec", name, "systemctl", "is-system-running", check=False)
+    return proc.stdout.strip() in (b"running", b"degraded")
+
+
 def labelled(prefix: str) -> list[str]:
     """Every container of the lab with this prefix, including ones a crashed run left behind."""
     out = podman("ps", "-a", "--filter", f"label={LABEL}={prefix}", "--format", "{{.Names}}").stdout
