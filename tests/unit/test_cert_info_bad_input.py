@@ -147,3 +147,17 @@ def test_nothing_configured_at_all(tmp_path):
     result = inspection.inspect(gather(params))
     assert codes(result).count("missing") == 3        # client, serving, kubeconfig
     assert all(f["path"] is None for f in result["findings"])
+
+
+def test_certificate_with_an_invalid_public_key(node, cluster_ca):
+    # Found by the property tests: cryptography loads this certificate lazily and only
+    # fails when its public key (an EC point with a bad prefix) is used.
+    from certinfo_fixtures import NODE, NODE_IP
+    cert, _key = pkifactory.node_serving(cluster_ca, NODE, ips=[NODE_IP])
+    der = pkifactory.cert_der(cert)
+    marker = b"\x03\x42\x00\x04"
+    assert der.count(marker) == 1
+    pkifactory.write(node.serving_cert, der.replace(marker, b"\x03\x42\x00\x05"))
+    result = node.inspect()
+    assert_reported(result, node.serving_cert, "unparsable")
+    assert "does not parse" in findings_for(result, "unparsable")[0]["message"]

@@ -104,10 +104,7 @@ class Inspection:
             if fmt in ("binary", "unknown"):
                 return [], "is neither a PEM bundle nor a DER certificate"
             return [], "holds no certificate"
-        try:
-            return core.load_certificates("".join(pems).encode("ascii", "replace"), path), None
-        except InputFileError as exc:
-            return [], exc.problem
+        return load_usable("".join(pems).encode("ascii", "replace"), path)
 
     def file_problem(self, path: str | None, label: str, severity: str | None = None) -> bool:
         """Reports a missing/broken/unreadable file once. True when the file is unusable."""
@@ -249,7 +246,7 @@ class Inspection:
         entry = self._base_entry(cert, leaf.path, role, source)
         entry["embedded"] = leaf.embedded
         entry["key_path"], entry["key_matches"] = self._key_match(role, cert, leaf)
-        entry["chains_to_ca"] = core.chains_to(cert, self.anchors, leaf.certs[1:]) if self.anchors else None
+        entry["chains_to_ca"] = _chains_to(cert, self.anchors, leaf.certs[1:]) if self.anchors else None
         self.certificates.append(entry)
         self._validity(cert, leaf.path, label)
         self._weak_key(entry, leaf.path, label)
@@ -401,7 +398,7 @@ class Inspection:
                 entry = self._base_entry(cert, path, "ca", self.source_of(role))
                 entry["embedded"] = False
                 entry["key_path"] = None
-                entry["chains_to_ca"] = (cert in self.anchors or core.chains_to(cert, self.anchors)) \
+                entry["chains_to_ca"] = (cert in self.anchors or _chains_to(cert, self.anchors)) \
                     if self.anchors else None
                 self.certificates.append(entry)
                 self._validity(cert, path, label)
@@ -442,10 +439,7 @@ class Inspection:
         raw = _b64(user.get("client-certificate-data"))
         if raw is None:
             return [], "is not valid base64"
-        try:
-            return core.load_certificates(raw, self.path_of("kubeconfig") or ""), None
-        except InputFileError as exc:
-            return [], exc.problem
+        return load_usable(raw, self.path_of("kubeconfig") or "")
 
     def _kubeconfigs(self) -> list[dict[str, t.Any]]:
         path = self.path_of("kubeconfig")
@@ -485,14 +479,10 @@ class Inspection:
                        entry: dict[str, t.Any]) -> tuple[list[t.Any], str]:
         if "certificate-authority-data" in cluster:
             raw = _b64(cluster.get("certificate-authority-data"))
-            try:
-                if raw is None:
-                    raise InputFileError(path, "certificate-authority-data is not valid base64")
-                return core.load_certificates(raw, path), "embedded"
-            except InputFileError as exc:
-                self.add("unparsable", path, f"kubelet kubeconfig {path}: certificate-authority-data "
-                                             f"{exc.problem.replace('certificate-authority-data ', '')}")
-                return [], "embedded"
+            certs, error = load_usable(raw, path) if raw is not None else ([], "is not valid base64")
+            if error:
+                self.add("unparsable", path, f"kubelet kubeconfig {path}: certificate-authority-data {error}")
+            return certs, "embedded"
         ca_file = cluster.get("certificate-authority")
         if isinstance(ca_file, str) and ca_file:
             ca_path = ca_file if os.path.isabs(ca_file) else os.path.normpath(
@@ -541,10 +531,8 @@ class Inspection:
         pem = probe.get("peer_certificate")
         if not pem:
             return None
-        try:
-            return core.load_certificate(pem.encode("ascii", "replace"), str(probe.get("server")))
-        except InputFileError:
-            return None
+        certs, _error = load_usable(pem.encode("ascii", "replace"), str(probe.get("server")))
+        return certs[0] if certs else None
 
     def _server_sans(self, path: str, server: str | None, peer: t.Any, facts: dict[str, t.Any]) -> None:
         try:
@@ -571,6 +559,32 @@ class Inspection:
                 self.add("current_not_symlink", path,
                          f"{path} is a regular file, not a symlink to a dated kubelet-*-<date>.pem, so kubelet "
                          "certificate rotation will fail; move it to a dated name and symlink it")
+
+
+def load_usable(data: bytes, path: str) -> tuple[list[t.Any], str | None]:
+    """Certificates of ``data`` that can be described, or why not.
+
+    cryptography parses lazily: a certificate may load and still fail later on its public
+    key, an extension or its signature algorithm. Describing each one up front turns any
+    such defect into "does not parse" here instead of an exception further on.
+    """
+    try:
+        certs = core.load_certificates(data, path)
+    except InputFileError as exc:
+        return [], exc.problem
+    for index, cert in enumerate(certs):
+        try:
+            core.describe(cert)
+        except Exception as exc:  # hostile input: any parse failure means "unparsable"
+            return [], f"certificate #{index + 1} does not parse: {' '.join(str(exc).split())[:160]}"
+    return certs, None
+
+
+def _chains_to(cert: t.Any, anchors: list[t.Any], intermediates: t.Sequence[t.Any] = ()) -> bool:
+    try:
+        return core.chains_to(cert, anchors, intermediates)
+    except Exception:  # an unsupported signature algorithm cannot be verified: not trusted
+        return False
 
 
 def _named(items: t.Any, inner: str) -> dict[str, dict[str, t.Any]]:
