@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import os
 import socket
 import ssl
@@ -24,6 +25,12 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import i
 NODE = "n1"
 NODE_IP = "10.0.0.5"
 NOW = pkifactory.NOW
+
+
+@functools.lru_cache(maxsize=None)
+def shared_key(kind: str = "ec", index: int = 0, size: int = 2048) -> t.Any:
+    """Keys reused across tests: RSA generation dominates the run time on a busy machine."""
+    return pkifactory.new_key(kind, size)
 
 
 def closed_port() -> int:

@@ -7,7 +7,7 @@ import os
 
 import pkifactory
 import pytest
-from certinfo_fixtures import NODE, NODE_IP, NodeTree, TLSServer, cert_entry, codes, findings_for
+from certinfo_fixtures import NODE, NODE_IP, NodeTree, TLSServer, cert_entry, codes, findings_for, shared_key
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import FINDING_CODES
@@ -129,7 +129,7 @@ def test_key_unverified_without_any_backend(node, monkeypatch):
 
 
 def test_weak_key(node, cluster_ca):
-    node.write_client(*pkifactory.node_client(cluster_ca, NODE, key=pkifactory.new_key("rsa", 1024)))
+    node.write_client(*pkifactory.node_client(cluster_ca, NODE, key=shared_key("rsa", 0, 1024)))
     f = only(node.inspect(), "weak_key")
     assert "1024-bit RSA" in f["message"]
 

@@ -10,7 +10,7 @@ import shutil
 import pkifactory
 import pytest
 import yaml
-from certinfo_fixtures import NODE, NODE_IP, NodeTree, cert_entry, codes
+from certinfo_fixtures import NODE, NODE_IP, NodeTree, cert_entry, codes, shared_key
 from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather, _gather_node
@@ -42,7 +42,7 @@ def spki_b64(key) -> str:
 @pytest.mark.parametrize("kind", ["ec", "rsa"])
 @pytest.mark.parametrize("fmt", ["pkcs8", "traditional", "der"])
 def test_public_keys_derived_by_both_backends(backend, kind, fmt):
-    key = pkifactory.new_key(kind)
+    key = shared_key(kind)
     if fmt == "der":
         data = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                  serialization.NoEncryption())
@@ -153,7 +153,7 @@ def _secret_fragments(keys, extra=()):
 
 def test_gathered_payload_holds_no_private_material(node, cluster_ca, backend):
     keys = []
-    client_cert, client_key = pkifactory.node_client(cluster_ca, NODE, key=pkifactory.new_key("rsa"))
+    client_cert, client_key = pkifactory.node_client(cluster_ca, NODE, key=shared_key("rsa", 1))
     keys.append(client_key)
     node.write_client(client_cert, client_key)
     serving_cert, serving_key = pkifactory.node_serving(cluster_ca, NODE, ips=[NODE_IP])
@@ -164,7 +164,7 @@ def test_gathered_payload_holds_no_private_material(node, cluster_ca, backend):
     pkifactory.write(node.serving_key, traditional, 0o644)
     # The kubeconfig carries secrets in every form we know of.
     embedded_key = pkifactory.new_key()
-    stray_key, der_key = pkifactory.new_key(), pkifactory.new_key("rsa")
+    stray_key, der_key = pkifactory.new_key(), shared_key("rsa", 2)
     keys += [embedded_key, stray_key, der_key]
     der_b64 = base64.b64encode(der_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                                      serialization.NoEncryption())).decode()

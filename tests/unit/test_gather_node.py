@@ -8,6 +8,8 @@ import pkifactory
 import pytest
 import yaml
 
+from certinfo_fixtures import shared_key
+
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_node, _gather_redact, _gather_yaml
 
 KUBEADM_DROPIN = """[Service]
@@ -223,7 +225,7 @@ def test_redact_truncated_private_key():
 
 def test_private_key_der_recognition():
     from cryptography.hazmat.primitives import serialization
-    key = pkifactory.new_key("rsa")
+    key = shared_key("rsa")
     for fmt in (serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL):
         der = key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
         assert _gather_redact.looks_like_private_key_der(der)
