@@ -88,8 +88,8 @@ def test_python_client_lists_creates_patches_and_deletes_nodes(api: Api) -> None
         assert labelled.metadata.labels == {"a": "1", "b": "2"}
         assert int(labelled.metadata.resource_version) > int(created.metadata.resource_version)
         # a status patch merges conditions by type, as strategic merge patch does for Node
-        status = core.patch_node_status("py1", {"status": {"conditions": [{"type": "Ready", "status": "False",
-                                                                            "reason": "Test", "message": "down"}]}})
+        down = {"type": "Ready", "status": "False", "reason": "Test", "message": "down"}
+        status = core.patch_node_status("py1", {"status": {"conditions": [down]}})
         assert {c.type: c.status for c in status.status.conditions} == {"Ready": "False", "DiskPressure": "False"}
         # a JSON patch (a list body) on the main resource; status is not writable there
         patched = core.patch_node("py1", [{"op": "add", "path": "/spec/unschedulable", "value": True},
@@ -147,9 +147,9 @@ def test_kubectl_gets_nodes_and_csrs_and_approves(api: Api, pki: Pki) -> None:
     assert nodes[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
     assert next(line for line in nodes if line.startswith("kc1")).split()[:3] == ["kc1", "Ready", "control-plane"]
 
-    code, body = api.request("POST", CSRS, csr_body("kc-serving", csr_pem("system:node:kc1", dns=["kc1"]), SERVING,
-                                                      ["digital signature", "server auth"], 3600),
-                             context=api.context(*pki.leaf_files("kc1", "system:node:kc1")))
+    body = csr_body("kc-serving", csr_pem("system:node:kc1", dns=["kc1"]), SERVING, ["digital signature", "server auth"],
+                    3600)
+    code, body = api.request("POST", CSRS, body, context=api.context(*pki.leaf_files("kc1", "system:node:kc1")))
     assert code == 201, body
     csrs = kubectl(api, "get", "csr").splitlines()
     assert csrs[0].split() == ["NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"]
@@ -185,8 +185,8 @@ def test_node_authorizer_rejects_a_cross_node_update_with_the_real_status(api: A
         'nodes "na2" is forbidden: User "system:node:na1" cannot get resource "nodes" in API group "" at the '
         "cluster scope: node 'na1' cannot read 'na2', only its own Node object")
     # CSRs only for its own name
-    code, body = api.request("POST", CSRS, csr_body("na-other", csr_pem("system:node:na2", dns=["na2"]), SERVING,
-                                                      ["digital signature", "server auth"]), context=as_na1)
+    other = csr_body("na-other", csr_pem("system:node:na2", dns=["na2"]), SERVING, ["digital signature", "server auth"])
+    code, body = api.request("POST", CSRS, other, context=as_na1)
     assert code == 403 and body["message"] == ('certificatesigningrequests.certificates.k8s.io "na-other" is '
                                                "forbidden: can only create a node CSR with CN=system:node:na1")
     # no credentials: 401; another user: RBAC's wording

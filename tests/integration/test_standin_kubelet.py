@@ -78,7 +78,7 @@ def test_registers_and_heartbeats_with_every_kubeconfig_form(api: Api, pki: Pki,
     assert beat["user"] == f"system:node:{node}"
     # the fingerprints it logs are the SHA-256 of what it loaded (and serves)
     assert sha256_colon(kubelet.served_der()) == sha256_colon(pkifactory.cert_der(served))
-    assert f'"Loaded serving certificate"' in kubelet.log and sha256_colon(pkifactory.cert_der(served)) in kubelet.log
+    assert '"Loaded serving certificate"' in kubelet.log and sha256_colon(pkifactory.cert_der(served)) in kubelet.log
     assert beat["clientCertificateSHA256"] in kubelet.log
     assert re.search(r'^I\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ kubelet_node_status\.go:\d+\] "Successfully registered node" '
                      rf'node="{node}"$', kubelet.log, re.M)
@@ -264,4 +264,3 @@ def test_api_certificate_for_other_addresses_gets_the_seed_001_text(api: Api, pk
                          r'192\.168\.2\.20, not 127\.0\.0\.1"')
     finally:
         other.stop()
-

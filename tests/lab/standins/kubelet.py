@@ -554,6 +554,10 @@ def _read(path: str, default: str = "") -> str:
         return default
 
 
+def _absolute(path: str | None) -> str:
+    return os.path.abspath(path) if path else ""
+
+
 def rfc3339(moment: datetime.datetime | None = None) -> str:
     return (moment or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -574,9 +578,8 @@ class Kubelet:
         self.node_ips = [ip.strip() for ip in (args.node_ip or "").split(",") if ip.strip()] or detect_node_ips()
         self.hostname = self.node_name
         self.cert_dir = os.path.abspath(args.cert_dir)
-        absolute = lambda path: os.path.abspath(path) if path else ""  # noqa: E731
-        self.tls_cert_file = absolute(args.tls_cert_file or cfg.get("tlsCertFile"))
-        self.tls_key_file = absolute(args.tls_private_key_file or cfg.get("tlsPrivateKeyFile"))
+        self.tls_cert_file = _absolute(args.tls_cert_file or cfg.get("tlsCertFile"))
+        self.tls_key_file = _absolute(args.tls_private_key_file or cfg.get("tlsPrivateKeyFile"))
         self.bootstrap_serving = bool(cfg.get("serverTLSBootstrap"))
         self.rotate = bool(cfg.get("rotateCertificates"))
         self.address = args.address or cfg.get("address") or "0.0.0.0"
