@@ -28,7 +28,7 @@ DENIED_REASON = "KubecertsDenied"
 MESSAGE_PREFIX = "kubecerts.kubelet csr_approve: "
 MAX_MESSAGE = 1000
 CONFLICT_RETRIES = 3
-BUCKETS = {APPROVE: "approved", DENY: "denied", SKIP: "skipped"}
+BUCKETS = {APPROVE: "approved", DENY: "denied", SKIP: "skipped_csrs"}  # "skipped" is reserved: Ansible would mark the task skipped
 
 
 class Options(t.NamedTuple):

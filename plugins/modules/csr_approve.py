@@ -48,7 +48,7 @@ options:
       - What to do with a CSR that fails a check.
       - V(deny) adds a C(Denied) condition with reason C(KubecertsDenied) and the findings as its message; the kubelet
         then asks again with a new CSR.
-      - V(leave_pending) writes nothing and reports the CSR in RV(skipped).
+      - V(leave_pending) writes nothing and reports the CSR in RV(skipped_csrs).
     type: str
     choices: [deny, leave_pending]
     default: deny
@@ -232,13 +232,15 @@ denied:
       username: system:node:worker1
       dns_names: [worker1]
       ip_addresses: [10.0.0.12]
-skipped:
+skipped_csrs:
   description:
     - CSRs of the handled signers that were not approved or denied, with the reason
       (already decided, Node not registered yet, bootstrap requester, or invalid with O(invalid_action=leave_pending)).
   returned: success
   type: list
   elements: dict
+    - Named C(skipped_csrs), not C(skipped), because Ansible reads a true C(skipped) key as "this task was
+      skipped".
   contains: *decision
   sample:
     - name: csr-old

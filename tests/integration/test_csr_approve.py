@@ -30,6 +30,7 @@ from ansible_collections.kubecerts.kubelet.plugins.modules import csr_approve
 from conftest import KUBE_API, Api, Kubelet, Pki, free_port, wait_for
 from csrfactory import CLIENT, csr_object
 
+BUCKET_KEYS = {"approved": "approved", "denied": "denied", "skipped": "skipped_csrs"}
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 NODES = {"worker1": "10.0.0.11", "worker2": "10.0.0.12"}
 
@@ -109,7 +110,7 @@ def run(args: dict, capsys) -> dict:
 
 def by_name(result: dict) -> dict[str, tuple[str, list[str]]]:
     return {entry["name"]: (bucket, entry["codes"]) for bucket in ("approved", "denied", "skipped")
-            for entry in result[bucket]}
+            for entry in result[BUCKET_KEYS[bucket]]}
 
 
 CRAFTED = {
@@ -172,7 +173,7 @@ def test_check_mode_changes_nothing(cluster, capsys):
 def test_client_renewal_is_approved_and_signed_when_enabled(cluster, capsys):
     cluster.submit(cluster.identities["worker2"],
                    csr_object("int-client", node="worker2", signer=CLIENT, usages=["digital signature", "client auth"]))
-    assert run({"kubeconfig": cluster.admin, "names": ["int-client"]}, capsys)["skipped"] == []
+    assert run({"kubeconfig": cluster.admin, "names": ["int-client"]}, capsys)["skipped_csrs"] == []
     result = run({"kubeconfig": cluster.admin, "names": ["int-client"], "approve_client_csrs": True}, capsys)
     assert by_name(result) == {"int-client": ("approved", [])}
     issued = cluster.issued("int-client")
