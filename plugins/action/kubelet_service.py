@@ -17,6 +17,14 @@ from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import K
 MODULE = "kubecerts.kubelet.kubelet_service"
 
 
+def last_kubelet_line(journal: t.Sequence[str]) -> str:
+    """The kubelet's own last word: its last line that systemd did not write."""
+    for line in reversed(journal):
+        if "systemd[" not in line:
+            return line
+    return journal[-1] if journal else "(no journal lines)"
+
+
 class ActionModule(KubecertsAction):
     _supports_check_mode = True
     _supports_async = False
@@ -83,10 +91,11 @@ class ActionModule(KubecertsAction):
             if not result.get("journal"):
                 result["journal"] = self._journal(node, args, task_vars)
             detail = outcomes[failed]["detail"]
-            last = result["journal"][-1] if result["journal"] else "(no journal lines)"
+            result["failed_gate_detail"] = detail
+            since = "of its restart" if node.get("restarted") else "(no restart)"
             result.update(failed=True, msg=(
-                f"kubelet {result.get('service')} on {args['node_name']} failed the {failed} gate "
-                f"within {args['timeout']} s of its restart: {detail}; last log line: {last}"))
+                f"{result.get('service')} on {args['node_name']} failed the {failed} gate within "
+                f"{args['timeout']} s {since}: {detail}; last kubelet log line: {last_kubelet_line(result['journal'])}"))
         return result
 
     @staticmethod

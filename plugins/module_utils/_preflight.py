@@ -29,15 +29,20 @@ def _existing_ancestor(path: str) -> str:
 
 
 def disk_space(paths: t.Iterable[str]) -> list[dict[str, t.Any]]:
+    """Free space per file system (one entry per device) holding ``paths``."""
     found = []
-    seen: set[str] = set()
+    seen: set[t.Any] = set()
     for path in paths:
         if not path:
             continue
         where = _existing_ancestor(path)
-        if where in seen:
+        try:
+            device: t.Any = os.stat(where).st_dev
+        except OSError:
+            device = where
+        if device in seen:
             continue
-        seen.add(where)
+        seen.add(device)
         entry: dict[str, t.Any] = {"path": path, "checked": where}
         try:
             st = os.statvfs(where)

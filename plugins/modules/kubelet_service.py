@@ -254,6 +254,11 @@ failed_gate:
   returned: always
   type: str
   sample: serving_certificate
+failed_gate_detail:
+  description: What the failed gate saw last, in one line.
+  returned: when a gate failed
+  type: str
+  sample: "10.0.0.21:10250 serves sha256 9b77c2..., not the expected sha256 5a0c1d..."
 restart_to_ready_seconds:
   description: Seconds from the restart until the last gate passed; V(null) unless every gate passed.
   returned: success
