@@ -55,6 +55,7 @@ class Store:
         self.rv = 0
         self.objects: dict[str, dict[str, dict[str, t.Any]]] = {"nodes": {}, "certificatesigningrequests": {}}
         self.heartbeats: dict[str, dict[str, t.Any]] = {}
+        self.dirty = False
         os.makedirs(state_dir, exist_ok=True)
         if os.path.exists(self.path):
             with open(self.path, encoding="utf-8") as handle:
@@ -72,14 +73,23 @@ class Store:
         return str(self.rv)
 
     def save(self) -> None:
+        """Marks the state changed; the controller thread writes it within moments (flush), so a
+        burst of heartbeats costs one write. Shutdown flushes too."""
         with self.lock:
+            self.dirty = True
+            self.changed.notify_all()
+
+    def flush(self) -> None:
+        with self.lock:
+            if not self.dirty:
+                return
             data = json.dumps({"resourceVersion": self.rv, "objects": self.objects, "heartbeats": self.heartbeats},
-                              indent=1, sort_keys=True)
+                              separators=(",", ":"))
             tmp = f"{self.path}.tmp"
             with open(tmp, "w", encoding="utf-8") as handle:
                 handle.write(data)
             os.replace(tmp, self.path)
-            self.changed.notify_all()
+            self.dirty = False
 
     def put(self, plural: str, obj: dict[str, t.Any]) -> dict[str, t.Any]:
         with self.lock:
@@ -613,10 +623,12 @@ class KubeApi:
         while not stop.is_set():
             try:
                 self.controllers_once()
+                self.store.flush()
             except Exception as exc:  # pylint: disable=broad-except  # a controller must not die
                 log(f"controller error: {exc!r}")
             with self.store.changed:
-                self.store.changed.wait(timeout=min(1.0, self.grace / 4))
+                if not self.store.dirty:
+                    self.store.changed.wait(timeout=min(1.0, self.grace / 4))
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -780,7 +792,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"Serving securely on {args.host}:{server.server_address[1]} (state {api.store.path}, "
         f"grace {api.grace:g}s)")
     server.serve_forever(poll_interval=0.2)
-    api.store.save()
+    stop.set()
+    api.store.flush()
     log("Shut down")
     return 0
 
