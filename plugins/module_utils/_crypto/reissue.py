@@ -85,7 +85,7 @@ def judge_certificate(cert: t.Any, request: signing.IssueRequest, ca_cert: t.Any
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"lacks {', '.join(missing)}")
+            parts.append(f"lack {', '.join(missing)}")
         if extra:
             parts.append(f"has unexpected {', '.join(extra)}")
         reasons.append(Reason("san_drift", "SANs " + "; ".join(parts)))
