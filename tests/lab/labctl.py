@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     p_break.add_argument("--node", required=True)
     p_break.add_argument("--scenario", required=True, choices=sorted(scenarios.SCENARIOS))
     p_break.add_argument("--lab-dir", default=".lab")
+    p_break.add_argument("--from", dest="source", help="copied-identity: the node whose pair is copied "
+                         "(default: the first other worker)")
 
     p_status = sub.add_parser("status", help="print nodes, IPs and Ready state")
     p_status.add_argument("--lab-dir", default=".lab")
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             lab.down(args.lab_dir, args.prefix)
         elif args.command == "break":
-            print(scenarios.inject(args.lab_dir, args.node, args.scenario))
+            print(scenarios.inject(args.lab_dir, args.node, args.scenario, args.source))
         else:
             rows = lab.status(args.lab_dir)
             if args.json:

@@ -11,12 +11,15 @@ from urllib.parse import urlsplit
 
 
 class Api:
-    def __init__(self, server: str, ca_file: str, cert_file: str, key_file: str, timeout: float = 5.0):
+    def __init__(self, server: str, ca_files: t.Sequence[str], cert_file: str, key_file: str,
+                 timeout: float = 5.0):
         parts = urlsplit(server)
         self.host = parts.hostname or ""
         self.port = parts.port or 443
         self.timeout = timeout
-        self.context = ssl.create_default_context(cafile=ca_file)
+        self.context = ssl.create_default_context(cafile=ca_files[0])
+        for extra in ca_files[1:]:
+            self.context.load_verify_locations(extra)
         self.context.load_cert_chain(cert_file, key_file)
 
     def get(self, path: str) -> t.Any:

@@ -29,6 +29,7 @@ def paths(lab_dir: str) -> dict[str, str]:
         "ssh_key": os.path.join(lab_dir, "ssh", "id_ed25519"),
         "ca_cert": os.path.join(lab_dir, "ca", "ca.crt"),
         "ca_key": os.path.join(lab_dir, "ca", "ca.key"),
+        "new_ca_cert": os.path.join(lab_dir, "ca", "new-ca.crt"),
         "admin_cert": os.path.join(lab_dir, "pki", "admin.crt"),
         "admin_key": os.path.join(lab_dir, "pki", "admin.key"),
         "admin_kubeconfig": os.path.join(lab_dir, "admin.kubeconfig"),
@@ -37,7 +38,9 @@ def paths(lab_dir: str) -> dict[str, str]:
 
 def api_client(state: dict[str, t.Any], timeout: float = 5.0) -> Api:
     p = paths(state["lab_dir"])
-    return Api(state["api_server"], p["ca_cert"], p["admin_cert"], p["admin_key"], timeout=timeout)
+    # After `break stale-ca` the API serves a certificate from the lab's second CA.
+    trust = [p["ca_cert"]] + [p["new_ca_cert"]] * os.path.exists(p["new_ca_cert"])
+    return Api(state["api_server"], trust, p["admin_cert"], p["admin_key"], timeout=timeout)
 
 
 def _same_lab(state: dict[str, t.Any] | None, prefix: str, specs: list[NodeSpec]) -> bool:

@@ -17,7 +17,6 @@ from .files import Tree, directory, dump_yaml, file, kubeconfig, symlink
 STANDINS = "/opt/lab/standins"
 # Serving modes: ``file`` (tlsCertFile, healthy), ``selfsign`` (seed 000), ``bootstrap`` (seed 002).
 SERVING_MODES = ("file", "selfsign", "bootstrap")
-SELF_SIGNED_DIR = "/var/lib/kubelet/pki"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,10 +85,13 @@ class Layout:
     def serving_files(self, cert: bytes, key: bytes) -> Tree:
         return [file(self.serving_cert, cert), file(self.serving_key, key, 0o600)]
 
-    def self_signed_files(self, cert: bytes, key: bytes) -> Tree:
-        """Where kubelet would have written its self-signed pair."""
-        return [file(f"{SELF_SIGNED_DIR}/kubelet.crt", cert),
-                file(f"{SELF_SIGNED_DIR}/kubelet.key", key, 0o600)]
+    # Without a serving certificate configured, the kubelet self-signs into its --cert-dir.
+    kubelet_self_signs = True
+    self_signed_dir = "/var/lib/kubelet/pki"
+
+    def serving_mode_files(self, node: Node, serving: str) -> Tree:
+        """The files that decide where the serving certificate comes from."""
+        raise NotImplementedError
 
     def config_files(self, node: Node, ca_pem: bytes, serving: str = "file") -> Tree:
         raise NotImplementedError
@@ -112,8 +114,10 @@ class Kubeadm(Layout):
         return [directory("/var/lib/kubelet/pki", 0o755), file(dated, cert + key, 0o600),
                 symlink(self.client_cert, dated)]
 
-    def self_signed_files(self, cert: bytes, key: bytes) -> Tree:
-        return self.serving_files(cert, key)
+    def serving_mode_files(self, node: Node, serving: str) -> Tree:
+        return [file(self.config, _kubelet_config(self.ca_cert, serving=serving, cert=self.serving_cert,
+                                                  key=self.serving_key,
+                                                  extra={"staticPodPath": "/etc/kubernetes/manifests"}))]
 
     def config_files(self, node: Node, ca_pem: bytes, serving: str = "file") -> Tree:
         # kubeadm init writes the control plane's kubelet.conf with named entries; a kubelet
@@ -122,12 +126,9 @@ class Kubeadm(Layout):
         names = ({"cluster": "kubernetes", "user": f"system:node:{node.name}",
                   "context": f"system:node:{node.name}@kubernetes"} if cp else
                  {"cluster": "default-cluster", "user": "default-auth", "context": "default-context"})
-        return [
+        return self.serving_mode_files(node, serving) + [
             file(self.kubeconfig, kubeconfig(node.api_server, ca_data=ca_pem, cert_file=self.client_cert,
                                              key_file=self.client_key, **names), 0o600),
-            file(self.config, _kubelet_config(self.ca_cert, serving=serving, cert=self.serving_cert,
-                                              key=self.serving_key,
-                                              extra={"staticPodPath": "/etc/kubernetes/manifests"})),
             file("/var/lib/kubelet/kubeadm-flags.env", f'KUBELET_KUBEADM_ARGS="--node-ip={node.ip}"\n'),
             directory("/etc/kubernetes/manifests"),
             file("/usr/bin/kubelet", _wrapper("kubelet.py"), 0o755),
@@ -156,20 +157,22 @@ class HandBuilt(Layout):
     def serving_files(self, cert: bytes, key: bytes) -> Tree:
         return self.client_files(cert, key)
 
-    def config_files(self, node: Node, ca_pem: bytes, serving: str = "file") -> Tree:
+    def serving_mode_files(self, node: Node, serving: str) -> Tree:
         flags = [f"--config={self.config}", f"--kubeconfig={self.kubeconfig}",
                  f"--client-ca-file={self.ca_cert}", f"--hostname-override={node.name}",
                  f"--node-ip={node.ip}"]
         if serving == "file":
             flags += [f"--tls-cert-file={self.serving_cert}", f"--tls-private-key-file={self.serving_key}"]
         unit = HAND_UNIT.format(flags=" \\\n  ".join(flags))
-        return [
+        return [file(self.config, _kubelet_config(self.ca_cert, serving=serving, cert=None, key=None)),
+                file("/etc/systemd/system/kubelet.service", unit)]
+
+    def config_files(self, node: Node, ca_pem: bytes, serving: str = "file") -> Tree:
+        return self.serving_mode_files(node, serving) + [
             file(self.kubeconfig, kubeconfig(node.api_server, cluster="local", user="kubelet",
                                              context="kubelet-context", ca_file=self.ca_cert,
                                              cert_file=self.client_cert, key_file=self.client_key)),
-            file(self.config, _kubelet_config(self.ca_cert, serving=serving, cert=None, key=None)),
             file("/usr/bin/kubelet", _wrapper("kubelet.py"), 0o755),
-            file("/etc/systemd/system/kubelet.service", unit),
             symlink("/etc/systemd/system/multi-user.target.wants/kubelet.service",
                     "/etc/systemd/system/kubelet.service"),
         ]
@@ -195,23 +198,24 @@ class K3s(Layout):
     def client_files(self, cert: bytes, key: bytes) -> Tree:
         return [file(self.client_cert, cert), file(self.client_key, key, 0o600)]
 
-    def self_signed_files(self, cert: bytes, key: bytes) -> Tree:
-        # k3s always passes its serving pair to the kubelet, so seed 000 replaces that pair.
-        return self.serving_files(cert, key)
+    # k3s always passes its serving pair to the kubelet, so seed 000 replaces that pair.
+    kubelet_self_signs = False
 
-    def config_files(self, node: Node, ca_pem: bytes, serving: str = "file") -> Tree:
+    def serving_mode_files(self, node: Node, serving: str) -> Tree:
         if serving == "selfsign":
             serving = "file"
+        return [file(self.config, _kubelet_config(self.client_ca, serving=serving, cert=self.serving_cert,
+                                                  key=self.serving_key))]
+
+    def config_files(self, node: Node, ca_pem: bytes, serving: str = "file") -> Tree:
         wrapper = K3S_WRAPPER.format(standins=STANDINS, config=self.config, kubeconfig=self.kubeconfig,
                                      agent=self.agent)
-        return [
+        return self.serving_mode_files(node, serving) + [
             file("/etc/rancher/k3s/config.yaml",
                  dump_yaml({"server": node.api_server, "node-ip": node.ip, "node-name": node.name})),
             file(self.kubeconfig, kubeconfig(node.api_server, cluster="local", user="user", context="Default",
                                              namespace="default", ca_file=self.ca_cert,
                                              cert_file=self.client_cert, key_file=self.client_key)),
-            file(self.config, _kubelet_config(self.client_ca, serving=serving, cert=self.serving_cert,
-                                              key=self.serving_key)),
             file("/usr/local/bin/k3s", wrapper, 0o755),
             file("/etc/systemd/system/k3s-agent.service", K3S_UNIT),
             symlink("/etc/systemd/system/multi-user.target.wants/k3s-agent.service",

@@ -1,10 +1,240 @@
 # Copyright (c) kubecerts.kubelet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Break scenarios (placeholder until step 4)."""
+"""`labctl break`: each scenario puts one node (or the API server) into a seed's failure.
+
+Every scenario changes files the way the outage did, restarts the service that reads them,
+and returns a line naming the symptom to look for. docs/lab.md lists them with their seeds.
+"""
 from __future__ import annotations
 
-SCENARIOS: dict[str, object] = {}
+import dataclasses
+import os
+import re
+import typing as t
+
+from . import nodes, pki
+from .files import Tree, file, kubeconfig
+from .inventory import read_state, write_private
+from .layouts import LAYOUTS, Layout, Node
+from .util import LabError, log, sh
+
+PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----\r?\n?", re.S)
+LOOPBACK_ONLY_IPS = ("127.0.0.1", pki.API_SERVICE_IP)
 
 
-def inject(lab_dir: str, node: str, scenario: str) -> str:
-    raise NotImplementedError
+@dataclasses.dataclass
+class Target:
+    state: dict[str, t.Any]
+    node: dict[str, t.Any]
+    layout: Layout
+
+    @property
+    def container(self) -> str:
+        return str(self.node["container"])
+
+    @property
+    def name(self) -> str:
+        return str(self.node["name"])
+
+    @property
+    def lab_dir(self) -> str:
+        return str(self.state["lab_dir"])
+
+    def as_layout_node(self) -> Node:
+        return Node(self.name, self.node["ip"], self.state["api_server"])
+
+    def ca(self) -> pki.CA:
+        with open(os.path.join(self.lab_dir, "ca", "ca.crt"), "rb") as crt, \
+                open(os.path.join(self.lab_dir, "ca", "ca.key"), "rb") as key:
+            return pki.load_ca(crt.read(), key.read())
+
+    def push(self, tree: Tree) -> None:
+        nodes.push(self.container, tree)
+
+    def run(self, script: str) -> str:
+        return sh(self.container, script)
+
+    def restart_kubelet(self) -> None:
+        # reset-failed: a kubelet that exits at once must not hit systemd's start limit.
+        self.run(f"systemctl daemon-reload && systemctl reset-failed {self.layout.service} 2>/dev/null; "
+                 f"systemctl restart {self.layout.service}")
+
+
+def _require_control_plane(target: Target, scenario: str) -> None:
+    if not target.node.get("control_plane"):
+        raise LabError(f"{scenario} changes the API server's certificate: use --node cp1 "
+                       f"(it affects every node of the lab)")
+
+
+def no_ip_san(target: Target) -> str:
+    """000: the serving certificate names the hostname only, as kubelet's self-signed one does."""
+    layout = target.layout
+    if layout.kubelet_self_signs:
+        # No tlsCertFile: the kubelet self-signs at start, exactly like the real one.
+        cert_dir = layout.self_signed_dir
+        target.push(layout.serving_mode_files(target.as_layout_node(), "selfsign"))
+        target.run(f"rm -f {cert_dir}/kubelet.crt {cert_dir}/kubelet.key")
+    else:
+        key = pki.new_key("ec")
+        target.push(layout.serving_files(pki.cert_pem(pki.self_signed_serving(target.name, key)), pki.key_pem(key)))
+    target.restart_kubelet()
+    return (f"{target.name}: serving certificate is self-signed for DNS:{target.name} only; TLS clients by IP "
+            f"fail with \"x509: cannot validate certificate for {target.node['ip']} because it doesn't contain "
+            "any IP SANs\"")
+
+
+def csr_pending(target: Target) -> str:
+    """002: serverTLSBootstrap without tlsCertFile and nobody approving the serving CSR."""
+    layout = target.layout
+    target.push(layout.serving_mode_files(target.as_layout_node(), "bootstrap"))
+    if not layout.shared_pair:
+        target.run(f"rm -f {layout.serving_cert} {layout.serving_key}")
+    target.restart_kubelet()
+    return (f"{target.name}: serverTLSBootstrap is on and its kubelet-serving CSR stays Pending; "
+            f"TLS to {target.node['ip']}:10250 fails with \"tls: internal error\"")
+
+
+def missing_key(target: Target) -> str:
+    """003, first half: the node lost its client certificate and key."""
+    layout = target.layout
+    doomed = [layout.client_cert, layout.client_key]
+    if layout.name == "kubeadm":
+        doomed.append(os.path.join(os.path.dirname(layout.client_cert), "kubelet-client-*.pem"))
+    target.run("rm -f " + " ".join(doomed))
+    target.restart_kubelet()
+    return f"{target.name}: client certificate and key removed; {layout.service} exits (\"failed to run Kubelet\")"
+
+
+def copied_identity(target: Target, source: str | None = None) -> str:
+    """003, second half: another node's client pair copied in; the API refuses the impostor."""
+    donor = _donor(target, source)
+    donor_layout = LAYOUTS[donor["layout"]]
+    cert, key = _read_pair(donor["container"], donor_layout.client_cert, donor_layout.client_key)
+    target.push(target.layout.client_files(cert, key))
+    target.restart_kubelet()
+    return (f"{target.name}: now holds {donor['name']}'s client certificate; the kubelet log shows "
+            f"nodes \"{target.name}\" is forbidden: node \"{donor['name']}\" is not allowed to modify node "
+            f"\"{target.name}\"")
+
+
+def stale_ca(target: Target) -> str:
+    """004: the API server's serving certificate now comes from a new CA the kubeconfigs lack."""
+    _require_control_plane(target, "stale-ca")
+    new_ca = pki.new_ca(cn="kube-apiserver-serving-ca")
+    write_private(os.path.join(target.lab_dir, "ca", "new-ca.crt"), pki.cert_pem(new_ca.cert), 0o644)
+    write_private(os.path.join(target.lab_dir, "ca", "new-ca.key"), pki.key_pem(new_ca.key))
+    _reissue_apiserver(target, new_ca, [target.name, *pki.API_DNS], [pki.API_SERVICE_IP, target.node["ip"]],
+                       extra=[file("/etc/kubernetes/pki/new-ca.crt", pki.cert_pem(new_ca.cert))])
+    # The operator's own kubeconfig was updated by the upgrade; only the kubelets' were not.
+    bundle = pki.cert_pem(target.ca().cert) + pki.cert_pem(new_ca.cert)
+    _rewrite_admin_kubeconfig(target, bundle)
+    return ("API server now serves a certificate from a new CA (DIR/ca/new-ca.crt, on cp1 "
+            "/etc/kubernetes/pki/new-ca.crt); every kubelet logs \"x509: certificate signed by unknown "
+            "authority\" and its node goes NotReady")
+
+
+def loopback_only(target: Target) -> str:
+    """001: the API server certificate was made before the network was up (k0s)."""
+    _require_control_plane(target, "loopback-only")
+    _reissue_apiserver(target, target.ca(), ["localhost", *pki.API_DNS], list(LOOPBACK_ONLY_IPS))
+    return (f"API server certificate covers only {', '.join(LOOPBACK_ONLY_IPS)}; clients of "
+            f"{target.state['api_server']} fail with \"x509: certificate is valid for "
+            f"{', '.join(LOOPBACK_ONLY_IPS)}, not {target.node['ip']}\"")
+
+
+def expired(target: Target) -> str:
+    _reissue_node(target, "expired")
+    return f"{target.name}: client and serving certificates re-issued already expired"
+
+
+def expiring(target: Target) -> str:
+    _reissue_node(target, "expiring")
+    return f"{target.name}: client and serving certificates re-issued to expire in 3 days"
+
+
+def _reissue_node(target: Target, valid: str) -> None:
+    layout, ca, ip = target.layout, target.ca(), target.node["ip"]
+    if layout.shared_pair:
+        key = pki.new_key(layout.serving_kind)
+        cert = pki.node_serving(ca, target.name, [ip], key, valid=valid, client_too=True)
+        target.push(layout.client_files(pki.cert_pem(cert), pki.key_pem(key)))
+    else:
+        client_key, serving_key = pki.new_key(layout.client_kind), pki.new_key(layout.serving_kind)
+        client = pki.node_client(ca, target.name, client_key, valid=valid)
+        serving = pki.node_serving(ca, target.name, [ip], serving_key, valid=valid)
+        target.push(layout.client_files(pki.cert_pem(client), pki.key_pem(client_key))
+                    + layout.serving_files(pki.cert_pem(serving), pki.key_pem(serving_key)))
+    target.restart_kubelet()
+
+
+def _reissue_apiserver(target: Target, ca: pki.CA, dns: list[str], ips: list[str],
+                       extra: Tree | None = None) -> None:
+    key = pki.new_key("rsa")
+    cert = pki.apiserver(ca, key, dns, ips)
+    target.push([file("/etc/kubernetes/pki/apiserver.crt", pki.cert_pem(cert)),
+                 file("/etc/kubernetes/pki/apiserver.key", pki.key_pem(key), 0o600), *(extra or [])])
+    target.run("systemctl restart kube-apiserver")
+
+
+def _rewrite_admin_kubeconfig(target: Target, ca_bundle: bytes) -> None:
+    lab_dir = target.lab_dir
+    with open(os.path.join(lab_dir, "pki", "admin.crt"), "rb") as crt, \
+            open(os.path.join(lab_dir, "pki", "admin.key"), "rb") as key:
+        cert_data, key_data = crt.read(), key.read()
+    text = kubeconfig(target.state["api_server"], cluster="kubernetes", user="kubernetes-admin",
+                      context="kubernetes-admin@kubernetes", ca_data=ca_bundle, cert_data=cert_data,
+                      key_data=key_data)
+    write_private(os.path.join(lab_dir, "admin.kubeconfig"), text)
+    target.push([file("/etc/kubernetes/admin.conf", text, 0o600)])
+
+
+def _donor(target: Target, source: str | None) -> dict[str, t.Any]:
+    others = [n for n in target.state["nodes"] if n["name"] != target.name]
+    if source:
+        match = [n for n in others if n["name"] == source]
+        if not match:
+            raise LabError(f"--from {source}: not another node of this lab")
+        return match[0]
+    workers = [n for n in others if not n.get("control_plane")]
+    if not (workers or others):
+        raise LabError("copied-identity needs a second node to copy from")
+    return (workers or others)[0]
+
+
+def _read_pair(container: str, cert_path: str, key_path: str) -> tuple[bytes, bytes]:
+    blobs = nodes.read_file(container, cert_path)
+    if key_path != cert_path:
+        blobs += b"\n" + nodes.read_file(container, key_path)
+    certs = [m.group(0) for m in PEM_BLOCK.finditer(blobs) if m.group(1) == b"CERTIFICATE"]
+    keys = [m.group(0) for m in PEM_BLOCK.finditer(blobs) if m.group(1).endswith(b"PRIVATE KEY")]
+    if not certs or not keys:
+        raise LabError(f"{container}:{cert_path}: no certificate and key to copy")
+    return certs[0], keys[0]
+
+
+SCENARIOS: dict[str, tuple[str, t.Callable[..., str]]] = {
+    "no-ip-san": ("000", no_ip_san),
+    "loopback-only": ("001", loopback_only),
+    "csr-pending": ("002", csr_pending),
+    "missing-key": ("003", missing_key),
+    "copied-identity": ("003", copied_identity),
+    "stale-ca": ("004", stale_ca),
+    "expired": ("-", expired),
+    "expiring": ("-", expiring),
+}
+
+
+def inject(lab_dir: str, node: str, scenario: str, source: str | None = None) -> str:
+    state = read_state(os.path.abspath(lab_dir))
+    if not state:
+        raise LabError(f"no lab in {os.path.abspath(lab_dir)} (no state.json); run labctl.py up first")
+    if scenario not in SCENARIOS:
+        raise LabError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    entry = next((n for n in state["nodes"] if n["name"] == node), None)
+    if entry is None:
+        raise LabError(f"no node {node!r} in this lab ({', '.join(n['name'] for n in state['nodes'])})")
+    target = Target(state, entry, LAYOUTS[entry["layout"]])
+    func = SCENARIOS[scenario][1]
+    message = func(target, source) if scenario == "copied-identity" else func(target)
+    log(f"break {scenario} (seed {SCENARIOS[scenario][0]}) on {node}")
+    return message
