@@ -1,0 +1,65 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rotation summary: statuses and the per-node table."""
+from __future__ import annotations
+
+from ansible_collections.kubecerts.kubelet.plugins.filter import rotation
+
+
+def _brief(client_fp: str, serving_fp: str, day: str) -> dict:
+    return {"client": {"fingerprint": client_fp, "not_after": f"{day}T00:00:00Z", "path": "/c"},
+            "serving": {"fingerprint": serving_fp, "not_after": f"{day}T00:00:00Z", "path": "/s"}}
+
+
+OLD = _brief("AA:" * 31 + "AA", "BB:" * 31 + "BB", "2026-01-01")
+NEW = _brief("CC:" * 31 + "CC", "DD:" * 31 + "DD", "2027-06-01")
+
+
+def test_brief_takes_the_first_certificate_per_role():
+    info = {"certificates": [
+        {"role": "ca", "fingerprint_sha256": "00", "not_after": "x", "path": "/ca"},
+        {"role": "client", "fingerprint_sha256": "11", "not_after": "2027", "path": "/c"},
+        {"role": "client", "fingerprint_sha256": "22", "not_after": "2028", "path": "/c2"}]}
+    brief = rotation.kubelet_certs_brief(info)
+    assert brief["client"]["fingerprint"] == "11"
+    assert brief["serving"] == {"fingerprint": None, "not_after": None, "path": None}
+    assert rotation.kubelet_certs_brief(None)["client"]["fingerprint"] is None
+
+
+def test_statuses():
+    records = [
+        {"node": "cp1", "reached": True, "before": OLD, "after": NEW,
+         "report": {"status": "ok", "restart_to_ready_seconds": 2.25}, "seconds": 5.0},
+        {"node": "w1", "reached": True, "before": OLD, "after": OLD, "report": {"status": "ok"}},
+        {"node": "w2", "reached": True, "before": OLD, "after": OLD,
+         "report": {"status": "rolled_back", "failed_gate": "healthz"}},
+        {"node": "w3", "reached": False, "before": OLD, "after": OLD, "report": {}},
+        {"node": "w4", "reached": True, "before": OLD, "after": OLD, "report": {}},
+        {"node": "w5", "reached": True, "before": OLD, "after": OLD, "report": {"status": "failed",
+                                                                                "failed_gate": "node_ready"}},
+    ]
+    summary = rotation.rotation_summary(records)
+    assert [row["status"] for row in summary["rows"]] == [
+        "rotated", "restarted", "ROLLED BACK (healthz)", "not reached", "unchanged", "FAILED (node_ready)"]
+    assert summary["counts"] == {"rotated": 1, "restarted": 1, "rolled back": 1, "not reached": 1,
+                                 "unchanged": 1, "failed": 1}
+
+
+def test_table_shows_old_and_new_expiry_and_fingerprint():
+    summary = rotation.rotation_summary([{"node": "cp1", "reached": True, "before": OLD, "after": NEW,
+                                          "report": {"status": "ok", "restart_to_ready_seconds": 2.25},
+                                          "seconds": 5.04}])
+    header, line = summary["table"].splitlines()
+    assert header.split()[:2] == ["NODE", "STATUS"]
+    assert "2026-01-01 -> 2027-06-01" in line
+    assert "aaaaaaaaaaaa -> cccccccccccc" in line and "bbbbbbbbbbbb -> dddddddddddd" in line
+    assert "2.2 s" in line or "2.3 s" in line
+    assert line.rstrip().endswith("5.0 s")
+    row = summary["rows"][0]
+    assert row["client"]["new_fingerprint"] == NEW["client"]["fingerprint"]
+
+
+def test_unchanged_columns_show_one_value():
+    line = rotation.rotation_summary([{"node": "w", "reached": True, "before": OLD, "after": OLD,
+                                       "report": {}}])["table"].splitlines()[1]
+    assert "->" not in line and "aaaaaaaaaaaa" in line
