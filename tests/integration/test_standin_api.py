@@ -22,6 +22,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
+import pkifactory
 from conftest import Api, Pki, wait_for
 
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
@@ -193,6 +194,9 @@ def test_node_authorizer_rejects_a_cross_node_update_with_the_real_status(api: A
     assert api.request("GET", "/api/v1/nodes", context=api.context(anonymous=True)) == (401, {
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized",
         "reason": "Unauthorized", "code": 401})
+    expired = pki.leaf_files("expired-admin", "kubernetes-admin", orgs=("system:masters",),
+                             not_before=pkifactory.NOW - 10 * pkifactory.DAY, days=2)
+    assert api.request("GET", "/api/v1/nodes", context=api.context(*expired))[0] == 401
     code, body = api.request("GET", "/api/v1/nodes", context=api.context(*pki.leaf_files("jane", "jane", orgs=())))
     assert code == 403 and body["message"] == ('nodes is forbidden: User "jane" cannot list resource "nodes" in '
                                                'API group "" at the cluster scope')
