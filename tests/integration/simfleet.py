@@ -16,6 +16,7 @@ Breakages (``--break host=scenario``):
   copied         client certificate+key copied from the first host -> duplicate_identity, wrong_identity
   stale          serving certificate on disk renewed, old one served -> served_cert_stale
   wrong_ca       kubeconfig trusts another CA                      -> kubeconfig_ca_mismatch
+  ca_first       the node's CA expires before the leaves it signed -> ca_expires_first
   unreachable    SSH to a closed loopback port                     -> unreachable
   probe_only     no SSH, audited by the kubelet probe alone
 Every key is generated at run time; nothing here is meant to leave the test machine.
@@ -39,7 +40,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "unit"))
 
 import pkifactory  # noqa: E402
 
-SCENARIOS = ("expiring", "expired", "hostname_only", "copied", "stale", "wrong_ca", "unreachable", "probe_only")
+SCENARIOS = ("expiring", "expired", "hostname_only", "copied", "stale", "wrong_ca", "ca_first", "unreachable",
+             "probe_only")
 DAY = pkifactory.DAY
 NOW = pkifactory.NOW
 
@@ -74,6 +76,7 @@ def make(directory: str, hosts: int, breaks: dict[str, str], prefix: str = "sim"
     os.makedirs(directory, exist_ok=True)
     ca = pkifactory.make_ca("kubernetes")
     other = pkifactory.make_ca("old-kubernetes")
+    short_lived = pkifactory.make_ca("short-lived-kubernetes", days=100)
     ca_pem = pkifactory.cert_pem(ca.cert)
     pkifactory.write(os.path.join(directory, "ca", "ca.crt"), ca_pem)
     names = [f"{prefix}{i:03d}" for i in range(1, hosts + 1)]
@@ -94,6 +97,7 @@ def make(directory: str, hosts: int, breaks: dict[str, str], prefix: str = "sim"
     served: dict[str, dict[str, t.Any]] = {}
     for name, port in zip(names, kubelet_ports):
         scenario = breaks.get(name, "")
+        host_ca = short_lived if scenario == "ca_first" else ca
         root = os.path.join(directory, "hosts", name)
         pki = os.path.join(root, "pki")
         if scenario == "expiring":
@@ -103,11 +107,11 @@ def make(directory: str, hosts: int, breaks: dict[str, str], prefix: str = "sim"
         elif scenario == "copied" and first_client is not None:
             client = first_client
         else:
-            client = pkifactory.node_client(ca, name)
+            client = pkifactory.node_client(host_ca, name)
         if first_client is None:
             first_client = client
         ips = [] if scenario == "hostname_only" else ["127.0.0.1"]
-        serving = pkifactory.node_serving(ca, name, ips=ips, dns=[name])
+        serving = pkifactory.node_serving(host_ca, name, ips=ips, dns=[name])
         served_pair = serving
         if scenario == "stale":
             serving = pkifactory.node_serving(ca, name, ips=ips, dns=[name])   # renewed on disk only
@@ -122,8 +126,9 @@ def make(directory: str, hosts: int, breaks: dict[str, str], prefix: str = "sim"
         pkifactory.write(os.path.join(pki, "kubelet.key"), pkifactory.key_pem(serving[1]), 0o600)
         pkifactory.write(os.path.join(pki, "served.crt"), pkifactory.cert_pem(served_pair[0]))
         pkifactory.write(os.path.join(pki, "served.key"), pkifactory.key_pem(served_pair[1]), 0o600)
-        pkifactory.write(os.path.join(pki, "ca.crt"), ca_pem)
-        trusted = pkifactory.cert_pem(other.cert) if scenario == "wrong_ca" else ca_pem
+        host_ca_pem = pkifactory.cert_pem(host_ca.cert)
+        pkifactory.write(os.path.join(pki, "ca.crt"), host_ca_pem)
+        trusted = pkifactory.cert_pem(other.cert) if scenario == "wrong_ca" else host_ca_pem
         pkifactory.write(os.path.join(root, "kubelet.conf"), _kubeconfig(server, trusted, current).encode(), 0o600)
         pkifactory.write(os.path.join(root, "config.yaml"), (
             "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"

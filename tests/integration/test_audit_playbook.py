@@ -26,7 +26,7 @@ import simfleet  # noqa: E402
 PLAYBOOK = os.path.join(ROOT, "playbooks", "audit.yml")
 
 BROKEN = {"sim002": "expiring", "sim003": "hostname_only", "sim004": "copied", "sim005": "stale",
-          "sim006": "wrong_ca", "sim007": "unreachable", "sim008": "probe_only"}
+          "sim006": "wrong_ca", "sim007": "unreachable", "sim008": "probe_only", "sim009": "ca_first"}
 EXPECTED = {   # node -> codes that must be in report.json for it (and sim001 shares its cert with sim004)
     "sim001": {"duplicate_identity"},
     "sim002": {"expiring_soon"},
@@ -36,6 +36,7 @@ EXPECTED = {   # node -> codes that must be in report.json for it (and sim001 sh
     "sim006": {"kubeconfig_ca_mismatch"},
     "sim007": {"unreachable"},
     "sim008": set(),
+    "sim009": {"ca_expires_first", "kubeconfig_ca_mismatch", "served_untrusted"},
 }
 
 
@@ -58,7 +59,7 @@ def _start(directory: str, hosts: int, breaks: dict[str, str]) -> tuple[Fleet, s
 
 @pytest.fixture(scope="module")
 def broken_fleet(tmp_path_factory):
-    fleet, server = _start(str(tmp_path_factory.mktemp("broken")), 8, BROKEN)
+    fleet, server = _start(str(tmp_path_factory.mktemp("broken")), 9, BROKEN)
     yield fleet
     server.terminate()
     server.wait(10)
@@ -110,7 +111,8 @@ def test_critical_fleet_fails_after_writing_reports_and_changes_nothing(broken_f
     assert report["nodes"]["sim008"]["probe_only"] is True
     assert report["nodes"]["sim008"]["probes"]["kubelet"]["reachable"] is True
     assert report["nodes"]["sim007"]["inspected"] is False
-    assert sorted(f["code"] for f in report["fleet_findings"]) == ["duplicate_identity", "kubeconfig_ca_mismatch"]
+    assert sorted({f["code"] for f in report["fleet_findings"]}) == \
+        ["ca_expires_first", "duplicate_identity", "kubeconfig_ca_mismatch"]
     assert report["worst_severity"] == "critical"
 
 
