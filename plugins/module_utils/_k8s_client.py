@@ -276,7 +276,8 @@ def _root_cause(exc: BaseException) -> BaseException:
     for _depth in range(10):
         inner = getattr(seen, "reason", None)
         if not isinstance(inner, BaseException) or inner is seen:
-            inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+            # ProtocolError and friends carry the cause among their args: ('Connection aborted.', cause)
+            inner = next((arg for arg in seen.args if isinstance(arg, BaseException)), None)
         if inner is None or inner is seen:
             break
         seen = inner

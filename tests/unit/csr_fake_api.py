@@ -160,6 +160,9 @@ def _handler(api: FakeApi) -> type[http.server.BaseHTTPRequestHandler]:
             if api.before_put:
                 hook, api.before_put = api.before_put, None
                 hook(name)
+            if name not in api.csrs:
+                return self.send(404, status_body(404, "NotFound", f'certificatesigningrequests.certificates.'
+                                                  f'k8s.io "{name}" not found'))
             current = api.csrs[name]
             if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
                 return self.send(409, status_body(409, "Conflict", f'Operation cannot be fulfilled on '

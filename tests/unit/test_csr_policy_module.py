@@ -8,7 +8,9 @@ client-certificate auth) and checks what was written to the API, not only what w
 from __future__ import annotations
 
 import json
+import re
 import socket
+import threading
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -117,6 +119,15 @@ def test_csr_approved_by_someone_else_meanwhile_is_not_approved_twice(api):
     assert api.csrs["csr-race"]["status"]["conditions"][0]["reason"] == "Human"
 
 
+def test_csr_deleted_meanwhile_is_reported_gone(api):
+    api.add_csr(csr_object("csr-gone"))
+    api.before_put = lambda name: api.csrs.pop(name)
+    with KubeClient.from_params({"kubeconfig": api.admin}) as client:
+        result = Approver(client, Options(build_policy())).run()
+    assert result["approved"] == [] and result["skipped_csrs"][0]["codes"] == ["Gone"]
+    assert result["changed"] is False
+
+
 def test_node_identity_without_approve_rights_fails_with_the_apis_403(api, capsys):
     api.add_csr(csr_object("csr-good"))
     node_config = api.kubeconfig("system:node:worker1", orgs=("system:nodes",), name="node.kubeconfig")
@@ -157,6 +168,27 @@ def test_unreachable_api_fails_in_one_line(api, capsys):
     assert result["failed"] is True and result["api_reason"] == "Unreachable" and result["api_status"] is None
     assert "unreachable" in result["msg"] and "refused" in result["msg"].lower()
     assert "\n" not in result["msg"] and "Traceback" not in result["msg"]
+
+
+def test_server_hanging_up_is_reported_by_its_cause(api, capsys):
+    with socket.socket() as rude:               # accepts and closes at once, every time
+        rude.bind(("127.0.0.1", 0))
+        rude.listen(8)
+
+        def hang_up():
+            while True:                         # every attempt, until the test closes the socket
+                try:
+                    conn, _addr = rude.accept()
+                except OSError:
+                    return
+                conn.close()
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        result = run({"host": f"http://127.0.0.1:{rude.getsockname()[1]}", "request_timeout": 2}, capsys)
+    assert result["failed"] is True and result["api_reason"] == "Unreachable"
+    # Depending on timing the client sees the close or a reset; either way the cause, not a repr.
+    assert re.search(r"unreachable: GET \S+: (Remote end closed connection without response|"
+                     r"\[Errno 104\] Connection reset by peer|\[Errno 32\] Broken pipe)$", result["msg"]), result["msg"]
 
 
 def test_api_certificate_from_another_ca_fails_verification(api, capsys, other_ca, tmp_path):
