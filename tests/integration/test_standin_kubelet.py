@@ -85,8 +85,8 @@ def test_registers_and_heartbeats_with_every_kubeconfig_form(api: Api, pki: Pki,
 
 
 def test_refuses_to_start_on_a_mismatched_key(api: Api, pki: Pki, tmp_path, kubelets) -> None:
-    cert, _ = pki.node_identity("mismatch1")
-    _, other_key = pki.node_identity("mismatch1")
+    cert = pki.node_identity("mismatch1")[0]
+    other_key = pki.node_identity("mismatch1")[1]
     kubelet = start(kubelets, api, pki, tmp_path, "mismatch1", identity=(cert, other_key))
     assert kubelet.wait_exit() != 0
     combined = os.path.join(kubelet.workdir, "pki", "kubelet-client-current.pem")

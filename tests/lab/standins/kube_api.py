@@ -290,7 +290,7 @@ class KubeApi:
 
     def list(self, res: Resource, query: dict[str, str], headers: t.Mapping[str, str]) -> dict[str, t.Any]:
         with self.store.lock:
-            items = [copy.deepcopy(o) for _, o in sorted(self.store.objects[res.plural].items())]
+            items = [copy.deepcopy(o) for _name, o in sorted(self.store.objects[res.plural].items())]
             rv = str(self.store.rv)
         if query.get("labelSelector"):
             selector = query["labelSelector"]
@@ -322,7 +322,7 @@ class KubeApi:
         with self.store.lock:
             if not name:
                 while not name or name in self.store.objects[res.plural]:
-                    name = meta["generateName"] + "".join(secrets.choice(NAME_CHARS) for _ in range(5))
+                    name = meta["generateName"] + "".join(secrets.choice(NAME_CHARS) for _index in range(5))
             self._validate_name(res, name)
             if name in self.store.objects[res.plural]:
                 raise already_exists(res.plural, res.group, name)
@@ -770,7 +770,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="treat requests without credentials as system:anonymous instead of 401")
     parser.add_argument("--token-auth-file", help="static tokens CSV: token,user,uid,\"group1,group2\"")
     args = parser.parse_args(argv)
-    host, _, port = args.listen.rpartition(":")
+    host, _colon, port = args.listen.rpartition(":")
     args.host, args.port = host.strip("[]") or "0.0.0.0", int(port)
     return args
 

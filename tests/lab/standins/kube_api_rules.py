@@ -82,7 +82,7 @@ def conflict(resource: str, group: str, name: str) -> ApiError:
 def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
     """causes: (reason, field, message-without-field)."""
     what = f"{kind}.{group}" if group else kind
-    text = "; ".join(f"{field}: {msg}" for _, field, msg in causes)
+    text = "; ".join(f"{field}: {msg}" for _reason, field, msg in causes)
     text = f"[{text}]" if len(causes) > 1 else text
     details = {"name": name, "group": group, "kind": kind,
                "causes": [{"reason": r, "message": m, "field": f} for r, f, m in causes]}

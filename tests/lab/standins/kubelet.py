@@ -137,13 +137,13 @@ def load_pair(cert_data: bytes, key_data: bytes) -> tuple[bytes, bytes, CertInfo
     """Check a certificate/key pair the way Go's tls.X509KeyPair does; returns (chain, key, info)."""
     certs = [blk for kind, blk in pem_blocks(cert_data) if kind == "CERTIFICATE"]
     if not certs:
-        if any(kind.endswith("PRIVATE KEY") for kind, _ in pem_blocks(cert_data)):
+        if any(kind.endswith("PRIVATE KEY") for kind, _block in pem_blocks(cert_data)):
             raise PairError("tls: failed to find certificate PEM data in certificate input, but did find a private "
                             "key; PEM inputs may have been switched")
         raise PairError("tls: failed to find any PEM data in certificate input")
     keys = [blk for kind, blk in pem_blocks(key_data) if kind.endswith("PRIVATE KEY")]
     if not keys:
-        if any(kind == "CERTIFICATE" for kind, _ in pem_blocks(key_data)):
+        if any(kind == "CERTIFICATE" for kind, _block in pem_blocks(key_data)):
             raise PairError("tls: found a certificate rather than a key in the PEM for the private key")
         raise PairError("tls: failed to find any PEM data in key input")
     try:
@@ -252,7 +252,7 @@ def unknown_authority(host: str, port: int, server_name: str | None, trusted: by
     peer = peer_certificate(host, port, server_name)
     if peer is None or not trusted:
         return text
-    for _, block in pem_blocks(trusted):
+    for _kind, block in pem_blocks(trusted):
         try:
             candidate = describe(block)
             algorithm = openssl("x509", "-noout", "-text", data=block).decode()
@@ -356,7 +356,7 @@ def load_kubeconfig(path: str) -> Kubeconfig:
     user = users.get(user_name) or {}
     if not cluster.get("server"):
         raise Fatal(f'invalid kubeconfig "{path}": no server found for cluster "{context.get("cluster")}"')
-    ca_pem, _ = _field(cluster, "certificate-authority", base, context.get("cluster") or "")
+    ca_pem = _field(cluster, "certificate-authority", base, context.get("cluster") or "")[0]
     cert_data, cert_source = _field(user, "client-certificate", base, user_name)
     key_data, key_source = _field(user, "client-key", base, user_name)
     return Kubeconfig(path, cluster["server"], ca_pem, bool(cluster.get("insecure-skip-tls-verify")),
