@@ -22,7 +22,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import typing as t
+from concurrent.futures import ThreadPoolExecutor
 
 from .util import LabError, log, podman, run
 
@@ -56,6 +58,8 @@ MASKED_UNITS = ("getty@.service", "console-getty.service", "systemd-logind.servi
 # what the collection's modules see on every node.
 API_PYTHON_DIR = "opt/lab/api-python"
 RECIPE_VERSION = 2
+# python3 of the Debian/Ubuntu releases debootstrap may build (the host's own release is used).
+IMAGE_PYTHON = {"bookworm": "3.11", "trixie": "3.13", "jammy": "3.10", "noble": "3.12"}
 LOCK_PATH = "/var/tmp/kubecerts-lab-image.lock"
 
 
@@ -77,6 +81,9 @@ def recipe(variant: str, suite: str) -> dict[str, t.Any]:
               "files": IMAGE_FILES, "masked": list(MASKED_UNITS), "machine": platform.machine()}
     if variant == "full":
         result["api_python"] = {"cryptography": api_cryptography_version()}
+    if os.environ.get("KUBECERTS_LAB_IMAGE_SALT"):
+        # Lets the benchmark time a fresh build without touching images other labs use.
+        result["salt"] = os.environ["KUBECERTS_LAB_IMAGE_SALT"]
     return result
 
 
@@ -148,18 +155,19 @@ def _customise(rootfs: str) -> None:
     os.makedirs(os.path.join(rootfs, "run/sshd"), exist_ok=True)
 
 
-def _install_api_python(rootfs: str) -> None:
-    """Binary wheels for the image's Python, fetched by the controller's pip (PyPI or its mirror)."""
-    pythons = sorted(glob.glob(os.path.join(rootfs, "usr/lib/python3.*/os.py")))
-    if not pythons:
-        raise LabError("the image has no python3 under /usr/lib")
-    version = os.path.basename(os.path.dirname(pythons[-1]))[len("python"):]
+def _fetch_api_python(target: str) -> str:
+    """Binary wheels for the image's Python, fetched by the controller's pip (PyPI or its mirror).
+
+    The image's Python is the host's: both come from the same release (host_codename()).
+    """
+    version = IMAGE_PYTHON.get(host_codename(), f"{sys.version_info.major}.{sys.version_info.minor}")
     machine = platform.machine()
     run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-conflicts",
-         "--target", os.path.join(rootfs, API_PYTHON_DIR), "--only-binary=:all:",
+         "--target", target, "--only-binary=:all:",
          "--platform", f"manylinux_2_28_{machine}", "--platform", f"manylinux2014_{machine}",
          "--python-version", version, "--implementation", "cp",
          f"cryptography=={api_cryptography_version()}"], timeout=600)
+    return target
 
 
 def _debootstrap_log(rootfs: str) -> str:
@@ -206,17 +214,28 @@ def _build(suite: str, tags: dict[str, str], missing: list[str]) -> None:
     rootfs = os.path.join(workdir, "rootfs")
     try:
         log(f"building node image {', '.join(tags[v] for v in missing)} (debootstrap {suite})")
-        proc = run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite, rootfs,
-                    mirror], timeout=1200, check=False)
-        if proc.returncode != 0:
-            raise LabError(f"debootstrap failed ({proc.returncode}): {_debootstrap_log(rootfs)}")
-        _customise(rootfs)
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # The API stand-in's wheels download while debootstrap runs.
+            wheels = pool.submit(_fetch_api_python, os.path.join(workdir, "api-python")) \
+                if "full" in missing else None
+            proc = run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite, rootfs,
+                        mirror], timeout=1200, check=False)
+            if proc.returncode != 0:
+                raise LabError(f"debootstrap failed ({proc.returncode}): {_debootstrap_log(rootfs)}")
+            log(f"debootstrap done in {time.monotonic() - started:.0f} s")
+            _customise(rootfs)
+            if wheels is not None:
+                version = IMAGE_PYTHON.get(suite, f"{sys.version_info.major}.{sys.version_info.minor}")
+                if not os.path.isdir(os.path.join(rootfs, f"usr/lib/python{version}")):
+                    raise LabError(f"the {suite} image has no python{version}; update IMAGE_PYTHON in {__file__}")
+                shutil.move(wheels.result(), os.path.join(rootfs, API_PYTHON_DIR))
         if "full" in missing:
-            _install_api_python(rootfs)
             _import(rootfs, tags["full"])
         if "nocrypto" in missing:
             shutil.rmtree(os.path.join(rootfs, API_PYTHON_DIR), ignore_errors=True)
             run(["chroot", rootfs, "dpkg", "--purge", "python3-cryptography"])
             _import(rootfs, image_tag("nocrypto", suite))
+        log(f"images built in {time.monotonic() - started:.0f} s")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
