@@ -24,9 +24,11 @@ SEVERITIES: tuple[str, ...] = (CRITICAL, WARNING, INFO)
 FINDING_CODES: dict[str, tuple[str, str]] = {
     # Files
     "missing": (CRITICAL, "A certificate, key, kubeconfig or CA file is absent, or a directory stands where it should be."),
-    "unparsable": (CRITICAL, "A file cannot be read or parsed: corrupt or truncated PEM, binary, too large, not YAML, unreadable."),
+    "unparsable": (CRITICAL, "A file cannot be read or parsed: corrupt or truncated PEM, binary, too large, "
+                             "not YAML, unreadable."),
     "broken_symlink": (CRITICAL, "A symlink points at a file that does not exist."),
-    "current_not_symlink": (WARNING, "kubelet-client-current.pem or kubelet-server-current.pem is a regular file, so kubelet rotation will fail."),
+    "current_not_symlink": (WARNING, "kubelet-client-current.pem or kubelet-server-current.pem is a regular file, "
+                                     "so kubelet rotation will fail."),
     "weak_permissions": (WARNING, "A private key is readable or writable by group or other."),
     # Validity
     "expired": (CRITICAL, "The certificate's notAfter has passed."),
@@ -34,7 +36,8 @@ FINDING_CODES: dict[str, tuple[str, str]] = {
     "not_yet_valid": (CRITICAL, "The certificate's notBefore is in the future (clock skew or a mis-dated certificate)."),
     # Keys
     "key_mismatch": (CRITICAL, "The private key does not belong to the certificate."),
-    "key_unverified": (INFO, "The public key of a private key could not be derived on the node (neither cryptography nor openssl), so key matching was skipped."),
+    "key_unverified": (INFO, "The public key of a private key could not be derived on the node (neither "
+                             "cryptography nor openssl), so key matching was skipped."),
     "weak_key": (WARNING, "The key is too small: RSA or DSA under 2048 bits, or an elliptic curve under 224 bits."),
     # Trust and identity
     "untrusted_issuer": (CRITICAL, "The certificate does not chain to the cluster CA."),

@@ -26,18 +26,21 @@ description:
     node is still reported and the task does not fail.
   - The module never changes anything. The task fails only for invalid options.
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 extends_documentation_fragment:
   - kubecerts.kubelet.attributes
   - kubecerts.kubelet.attributes.READ_ONLY
   - kubecerts.kubelet.kubelet_paths
 attributes:
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
     details: The action plugin runs the node part once and judges its output on the controller.
   async:
+    description: Supports being used with the C(async) keyword.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
     details: Linux nodes with C(python3). C(openssl) is needed to check keys where C(cryptography) is absent.
