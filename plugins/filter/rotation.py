@@ -41,10 +41,11 @@ def row_status(record: t.Mapping[str, t.Any]) -> str:
     status = report.get("status")
     if status == "ok":
         return "rotated" if changed else "restarted"
+    where = report.get("failed_gate") or "before its gates"
     if status == "rolled_back":
-        return f"ROLLED BACK ({report.get('failed_gate')})"
+        return f"ROLLED BACK ({where})"
     if status == "failed":
-        return f"FAILED ({report.get('failed_gate')})"
+        return f"FAILED ({where})"
     if not record.get("reached"):
         return "not reached"
     return "rotated, not restarted" if changed else "unchanged"

@@ -37,12 +37,15 @@ def test_statuses():
         {"node": "w4", "reached": True, "before": OLD, "after": OLD, "report": {}},
         {"node": "w5", "reached": True, "before": OLD, "after": OLD, "report": {"status": "failed",
                                                                                 "failed_gate": "node_ready"}},
+        {"node": "w6", "reached": True, "before": OLD, "after": OLD, "report": {"status": "failed",
+                                                                                "failed_gate": None}},
     ]
     summary = rotation.rotation_summary(records)
     assert [row["status"] for row in summary["rows"]] == [
-        "rotated", "restarted", "ROLLED BACK (healthz)", "not reached", "unchanged", "FAILED (node_ready)"]
+        "rotated", "restarted", "ROLLED BACK (healthz)", "not reached", "unchanged", "FAILED (node_ready)",
+        "FAILED (before its gates)"]
     assert summary["counts"] == {"rotated": 1, "restarted": 1, "rolled back": 1, "not reached": 1,
-                                 "unchanged": 1, "failed": 1}
+                                 "unchanged": 1, "failed": 2}
 
 
 def test_table_shows_old_and_new_expiry_and_fingerprint():
