@@ -264,3 +264,11 @@ def test_api_certificate_for_other_addresses_gets_the_seed_001_text(api: Api, pk
                          r'192\.168\.2\.20, not 127\.0\.0\.1"')
     finally:
         other.stop()
+
+
+def test_expired_client_certificate_is_unauthorized(api: Api, pki: Pki, tmp_path, kubelets) -> None:
+    """The `expired` lab break: the API answers 401 and the kubelet logs the API's word for it."""
+    cert, key = pkifactory.node_client(pki.ca, "old1", not_before=pkifactory.NOW - 10 * pkifactory.DAY, days=2)
+    kubelet = start(kubelets, api, pki, tmp_path, "old1", identity=(pkifactory.cert_pem(cert), pkifactory.key_pem(key)))
+    kubelet.wait_log(r'"Unable to register node with API server" err="Unauthorized" node="old1"')
+    assert api.request("GET", "/api/v1/nodes/old1")[0] == 404
