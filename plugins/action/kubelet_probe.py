@@ -12,11 +12,6 @@ from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import K
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._report import load_ca_file, worst_severity
 
 
-def _normalise(fingerprint: str) -> str:
-    digits = "".join(ch for ch in str(fingerprint).upper() if ch in "0123456789ABCDEF")
-    return ":".join(digits[i:i + 2] for i in range(0, len(digits), 2))
-
-
 class ActionModule(KubecertsAction):
     _requires_connection = False
     _supports_check_mode = True
@@ -30,7 +25,7 @@ class ActionModule(KubecertsAction):
         if args["targets"]:
             targets = [_probe.KubeletTarget(
                 item["node_name"] or item["host"], item["host"], item["port"],
-                tuple(_probe.DiskCert("", _normalise(f)) for f in item["serving_fingerprints"]), item["probe_only"])
+                tuple(_probe.DiskCert("", _probe.normalise_fingerprint(f)) for f in item["serving_fingerprints"]), item["probe_only"])
                 for item in args["targets"]]
         else:
             hostname = task_vars.get("inventory_hostname", "localhost")
@@ -40,7 +35,7 @@ class ActionModule(KubecertsAction):
             targets = [_probe.KubeletTarget(
                 args["node_name"] or hostname, args["host"] or task_vars.get("ansible_host") or hostname,
                 int(port or _probe.DEFAULT_KUBELET_PORT),
-                tuple(_probe.DiskCert("", _normalise(f)) for f in args["serving_fingerprints"]), bool(probe_only))]
+                tuple(_probe.DiskCert("", _probe.normalise_fingerprint(f)) for f in args["serving_fingerprints"]), bool(probe_only))]
         api_targets = []
         for url in args["apiservers"]:
             parsed = _probe.parse_server_url(url)

@@ -17,6 +17,7 @@ import datetime
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import finding
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._probe import normalise_fingerprint
 
 LEAF_ROLES = ("client", "serving")
 
@@ -26,10 +27,7 @@ def _certs(record: dict[str, t.Any], roles: t.Sequence[str]) -> list[dict[str, t
             if isinstance(c, dict) and c.get("role") in roles and c.get("fingerprint_sha256")]
 
 
-def _fp(value: str | None) -> str:
-    """Fingerprints compare in one spelling: upper-case hex pairs joined by colons."""
-    digits = "".join(ch for ch in (value or "").upper() if ch in "0123456789ABCDEF")
-    return ":".join(digits[i:i + 2] for i in range(0, len(digits), 2))
+_fp = normalise_fingerprint
 
 
 def _short(fingerprint: str) -> str:

@@ -47,6 +47,13 @@ class Served(t.NamedTuple):
         return self.chain[0]
 
 
+def normalise_fingerprint(value: t.Any) -> str:
+    """Fingerprints compare in one spelling: upper-case hex pairs joined by colons, the
+    crypto core's own (``4F:1A:...``), whatever case and separators the input used."""
+    digits = "".join(ch for ch in str(value or "").upper() if ch in "0123456789ABCDEF")
+    return ":".join(digits[i:i + 2] for i in range(0, len(digits), 2))
+
+
 def endpoint(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 

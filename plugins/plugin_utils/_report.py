@@ -103,13 +103,8 @@ def load_ca_file(path: str) -> list[t.Any]:
     return core.load_certificates(_io.read_bounded(path), path)
 
 
-def _fingerprint(value: str) -> str:
-    digits = "".join(ch for ch in str(value).upper() if ch in "0123456789ABCDEF")
-    return ":".join(digits[i:i + 2] for i in range(0, len(digits), 2))
-
-
 def _disk_serving(record: dict[str, t.Any]) -> tuple[_probe.DiskCert, ...]:
-    return tuple(_probe.DiskCert(c.get("path", ""), _fingerprint(c["fingerprint_sha256"]), c.get("chains_to_ca"))
+    return tuple(_probe.DiskCert(c.get("path", ""), _probe.normalise_fingerprint(c["fingerprint_sha256"]), c.get("chains_to_ca"))
                  for c in record.get("certificates") or []
                  if isinstance(c, dict) and c.get("role") == "serving" and c.get("fingerprint_sha256"))
 
