@@ -577,7 +577,10 @@ def _resolve_client(resolve: _Resolver, params: dict[str, t.Any], profile: Profi
     if params.get("client_key"):
         resolve.choose("client_key", (params["client_key"], "option"))
     elif source == "option":
-        resolve.choose("client_key", (option, "client_cert (combined file)"))
+        # The kubeconfig's key when it names the same certificate, else a combined file.
+        same = user.get("client_certificate") == option and user.get("client_key")
+        resolve.choose("client_key", (user.get("client_key") if same else None, "kubeconfig client-key"),
+                       (option, "client_cert (combined file)"))
     elif source.startswith("kubeconfig"):
         if user.get("client_key"):
             resolve.choose("client_key", (user["client_key"], "kubeconfig client-key"))

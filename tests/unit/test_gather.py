@@ -292,3 +292,17 @@ def test_module_work_echoes_validated_options(node):
 
     out = _gather.work(FakeModule())
     assert out["changed"] is False and out["gathered"]["options"]["warn_days"] == 12
+
+
+def test_client_cert_option_takes_the_kubeconfig_key_for_the_same_file(node, cluster_ca):
+    cert_path = os.path.join(node.root, "etc/kubernetes/ssl/worker.pem")
+    key_path = os.path.join(node.root, "etc/kubernetes/ssl/worker-key.pem")
+    cert, key = pkifactory.node_client(cluster_ca, NODE)
+    pkifactory.write(cert_path, pkifactory.cert_pem(cert))
+    pkifactory.write(key_path, pkifactory.key_pem(key), 0o600)
+    node.write_kubeconfig(node.kubeconfig_doc(user={"client-certificate": cert_path, "client-key": key_path}))
+    result = node.inspect(client_cert=cert_path)
+    assert result["paths"]["client_key"] == {"path": key_path, "source": "kubeconfig client-key"}
+    assert result["findings"] == []
+    # A different file given alone is taken as a combined certificate+key file.
+    assert node.inspect(client_cert=node.client_current)["paths"]["client_key"]["path"] == node.client_current
