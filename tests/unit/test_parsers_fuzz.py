@@ -2,9 +2,11 @@
 No exception may escape; bad input must end up as data (an error field or a finding)."""
 from __future__ import annotations
 
+import atexit
 import base64
 import json
 import os
+import shutil
 import tempfile
 
 import pkifactory
@@ -169,6 +171,7 @@ def test_flag_readers_never_raise(text):
 
 # ---- the whole pipeline: gather on disk, then judge on the controller ---------------------------------
 _TREE_DIR = tempfile.mkdtemp(prefix="certinfo-fuzz-")
+atexit.register(shutil.rmtree, _TREE_DIR, True)
 _TREE = NodeTree(_TREE_DIR, _CA)
 
 
