@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import socket
 import ssl
 import subprocess
 import typing as t
+import urllib.error
+import urllib.request
 
 import pytest
 from cryptography import x509
@@ -35,6 +38,8 @@ def start(kubelets: list[Kubelet], api: Api, pki: Pki, tmp_path: t.Any, node: st
                                  ips=["127.0.0.1"])
         config = {"tlsCertFile": serving[0], "tlsPrivateKeyFile": serving[1]}
     kubeconfig = pki.kubeconfig(os.path.join(workdir, "kubelet.conf"), server or api.url, cert, key, ca=ca, form=form)
+    config = dict({"authentication": {"anonymous": {"enabled": False}, "x509": {"clientCAFile": pki.ca_cert}}},
+                  **config)
     kubelet = Kubelet(workdir, node, kubeconfig, config)
     kubelets.append(kubelet)
     return kubelet.start()
@@ -82,6 +87,23 @@ def test_registers_and_heartbeats_with_every_kubeconfig_form(api: Api, pki: Pki,
     assert beat["clientCertificateSHA256"] in kubelet.log
     assert re.search(r'^I\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ kubelet_node_status\.go:\d+\] "Successfully registered node" '
                      rf'node="{node}"$', kubelet.log, re.M)
+    # plain-HTTP healthz on its own port; the HTTPS port wants a client certificate (anonymous disabled)
+    with urllib.request.urlopen(f"http://127.0.0.1:{kubelet.healthz_port}/healthz", timeout=5) as response:
+        assert response.read() == b"ok"
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(f"https://127.0.0.1:{kubelet.port}/pods", timeout=5,
+                               context=ssl.create_default_context(cafile=pki.ca_cert))
+    assert anonymous.value.code == 401
+    with_cert = ssl.create_default_context(cafile=pki.ca_cert)
+    with_cert.load_cert_chain(api.admin_cert, api.admin_key)
+    with urllib.request.urlopen(f"https://127.0.0.1:{kubelet.port}/pods", timeout=5, context=with_cert) as response:
+        assert json.loads(response.read()) == {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []}
+
+
+def test_refuses_to_start_on_an_unparsable_certificate(api: Api, pki: Pki, tmp_path, kubelets) -> None:
+    kubelet = start(kubelets, api, pki, tmp_path, "garbled1", identity=(b"not a certificate\n", b""))
+    assert kubelet.wait_exit() == 1
+    assert 'into cert/key pair: tls: failed to find any PEM data in certificate input"' in kubelet.log
 
 
 def test_refuses_to_start_on_a_mismatched_key(api: Api, pki: Pki, tmp_path, kubelets) -> None:
