@@ -152,7 +152,7 @@ def load_pair(cert_data: bytes, key_data: bytes) -> tuple[bytes, bytes, CertInfo
     except (ValueError, KeyError):
         raise PairError("x509: malformed certificate") from None
     try:
-        key_public = openssl("pkey", "-pubout", data=keys[0])
+        key_public = openssl("pkey", "-pubout", "-passin", "pass:", data=keys[0])  # never prompt for a passphrase
     except ValueError:
         raise PairError("tls: failed to parse private key") from None
     if cert_public.strip() != key_public.strip():
