@@ -55,10 +55,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 print(json.dumps(rows, indent=2))
             else:
-                print(f"{'NODE':<11} {'CONTAINER':<18} {'IP':<15} {'LAYOUT':<8} {'RUNNING':<8} READY")
+                print(f"{'NODE':<11} {'CONTAINER':<20} {'IP':<15} {'LAYOUT':<8} {'RUNNING':<8} "
+                      f"{'KUBELET':<22} READY")
                 for r in rows:
-                    print(f"{r['name']:<11} {r['container']:<18} {r['ip']:<15} {r['layout']:<8} "
-                          f"{'yes' if r['running'] else 'no':<8} {r['ready']}")
+                    print(f"{r['name']:<11} {r['container']:<20} {r['ip']:<15} {r['layout']:<8} "
+                          f"{'yes' if r['running'] else 'no':<8} {r['service'] + ' ' + r['active']:<22} {r['ready']}")
     except LabError as exc:
         print(f"labctl {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -216,9 +216,13 @@ def status(lab_dir: str = ".lab") -> list[dict[str, t.Any]]:
     if not state:
         raise LabError(f"no lab in {os.path.abspath(lab_dir)} (no state.json)")
     states = api_client(state).try_node_states() if state.get("api_server") else None
-    rows = []
-    for node in state["nodes"]:
-        rows.append({"name": node["name"], "container": node["container"], "ip": node.get("ip", "-"),
-                     "layout": node.get("layout", "-"), "running": nodes.running(node["container"]),
-                     "ready": "API unreachable" if states is None else states.get(node["name"], "unregistered")})
-    return rows
+
+    def row(node: dict[str, t.Any]) -> dict[str, t.Any]:
+        running = nodes.running(node["container"])
+        service = node.get("paths", {}).get("service", "kubelet")
+        active = nodes.systemctl(node["container"], "is-active", service, check=False).strip() if running else "-"
+        return {"name": node["name"], "container": node["container"], "ip": node.get("ip", "-"),
+                "layout": node.get("layout", "-"), "running": running, "service": service, "active": active,
+                "ready": "API unreachable" if states is None else states.get(node["name"], "unregistered")}
+
+    return parallel(row, state["nodes"])
