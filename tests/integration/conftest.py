@@ -241,6 +241,18 @@ class Kubelet(Process):
                 *extra]
         super().__init__(argv, os.path.join(workdir, "kubelet.log"))
 
+    def wait_listening(self, timeout: float = 15.0) -> None:
+        def listening() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        try:
+            wait_for(listening, timeout)
+        except AssertionError:
+            raise AssertionError(f"the kubelet is not listening on {self.port}:\n{self.log[-3000:]}") from None
+
     def served_der(self, timeout: float = 5.0) -> bytes:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False

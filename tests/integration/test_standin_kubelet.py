@@ -152,7 +152,7 @@ def test_copied_identity_gets_the_node_restriction_message(api: Api, pki: Pki, t
 def test_self_signed_serving_cert_names_the_hostname_only(api: Api, pki: Pki, tmp_path, kubelets) -> None:
     """Seed 000: no tlsCertFile and no serverTLSBootstrap -> a hostname-only self-signed pair."""
     kubelet = start(kubelets, api, pki, tmp_path, "selfsign1", config={})
-    kubelet.wait_log(r'"Loaded serving certificate"')
+    kubelet.wait_listening()
     with open(os.path.join(kubelet.cert_dir, "kubelet.crt"), "rb") as handle:
         chain = x509.load_pem_x509_certificates(handle.read())
     leaf, own_ca = chain
@@ -238,7 +238,7 @@ def test_server_tls_bootstrap_waits_for_approval(api: Api, pki: Pki, tmp_path, k
 def test_certificates_are_read_only_at_start(api: Api, pki: Pki, tmp_path, kubelets) -> None:
     cert, key = pki.leaf_files("atstart-old", "system:node:atstart", server=True, client=False, ips=["127.0.0.1"])
     kubelet = start(kubelets, api, pki, tmp_path, "atstart", config={"tlsCertFile": cert, "tlsPrivateKeyFile": key})
-    kubelet.wait_log(r'"Loaded serving certificate"')
+    kubelet.wait_listening()
     before = kubelet.served_der()
     new_cert, new_key = pki.leaf_files("atstart-new", "system:node:atstart", server=True, client=False,
                                        ips=["127.0.0.1"])
