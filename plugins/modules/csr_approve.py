@@ -236,11 +236,11 @@ skipped_csrs:
   description:
     - CSRs of the handled signers that were not approved or denied, with the reason
       (already decided, Node not registered yet, bootstrap requester, or invalid with O(invalid_action=leave_pending)).
+    - Named C(skipped_csrs), not C(skipped), because Ansible reads a true C(skipped) key as "this task was
+      skipped".
   returned: success
   type: list
   elements: dict
-    - Named C(skipped_csrs), not C(skipped), because Ansible reads a true C(skipped) key as "this task was
-      skipped".
   contains: *decision
   sample:
     - name: csr-old
