@@ -143,14 +143,15 @@ class Process:
 class Api(Process):
     """The API stand-in plus an admin client (stdlib, so tests see raw bodies)."""
 
-    def __init__(self, pki: Pki, workdir: str, *extra: str, tls: tuple[str, str] | None = None) -> None:
+    def __init__(self, pki: Pki, workdir: str, *extra: str, tls: tuple[str, str] | None = None,
+                 grace: float = 2.0) -> None:
         self.pki, self.workdir = pki, workdir
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         tls_cert, tls_key = tls or (pki.api_cert, pki.api_key)
         argv = [sys.executable, KUBE_API, "--listen", f"127.0.0.1:{self.port}",
                 "--state-dir", os.path.join(workdir, "state"), "--ca-cert", pki.ca_cert, "--ca-key", pki.ca_key,
-                "--tls-cert", tls_cert, "--tls-key", tls_key, "--node-monitor-grace-period", "2", *extra]
+                "--tls-cert", tls_cert, "--tls-key", tls_key, "--node-monitor-grace-period", str(grace), *extra]
         super().__init__(argv, os.path.join(workdir, "kube-api.log"))
         self.admin_cert, self.admin_key = pki.leaf_files("admin", "kubernetes-admin", orgs=("system:masters",))
         self.admin_kubeconfig = pki.kubeconfig(os.path.join(workdir, "admin.kubeconfig"), self.url,
@@ -214,7 +215,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 @pytest.fixture(scope="module")
 def api(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Api]:
-    server = Api(pki, str(tmp_path_factory.mktemp("kube-api"))).start()
+    server = Api(pki, str(tmp_path_factory.mktemp("kube-api")), grace=4).start()
     yield server
     server.stop()
 

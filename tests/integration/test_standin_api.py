@@ -50,6 +50,15 @@ def csr_body(name: str, pem: bytes, signer: str, usages: t.Sequence[str], second
             "spec": spec}
 
 
+@pytest.fixture(scope="module")
+def api(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Api]:
+    """A long grace period, so nodes stay Ready however slow the machine; the lifecycle test
+    runs its own short-grace server."""
+    server = Api(pki, str(tmp_path_factory.mktemp("kube-api")), grace=600).start()
+    yield server
+    server.stop()
+
+
 def python_client(kubeconfig: str) -> k8s.ApiClient:
     return k8s_config.new_client_from_config(config_file=kubeconfig)
 
@@ -304,7 +313,15 @@ def test_state_survives_an_api_restart(pki: Pki, tmp_path) -> None:
         server.stop()
 
 
-def test_ready_turns_unknown_when_heartbeats_stop(api: Api, pki: Pki) -> None:
+def test_ready_turns_unknown_when_heartbeats_stop(pki: Pki, tmp_path) -> None:
+    api = Api(pki, str(tmp_path), grace=2).start()
+    try:
+        _unknown_and_back(api, pki)
+    finally:
+        api.stop()
+
+
+def _unknown_and_back(api: Api, pki: Pki) -> None:
     as_hb1 = api.context(*pki.leaf_files("hb1", "system:node:hb1"))
     ready = {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
              "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}

@@ -266,7 +266,7 @@ def test_stale_ca_logs_unknown_authority_and_the_node_goes_unknown(api: Api, pki
                      rf'\\"{re.escape(api.url)}/api/v1/nodes\\": tls: failed to verify certificate: '
                      r'x509: certificate signed by unknown authority \(possibly because of \\"x509: ECDSA verification '
                      r'failure\\" while trying to verify candidate authority certificate \\"kubernetes\\"\)" node="stale1"')
-    assert wait_for(lambda: api.ready("stale1") == "Unknown", 10, what="Ready=Unknown after the grace period")
+    assert wait_for(lambda: api.ready("stale1") == "Unknown", 15, what="Ready=Unknown after the 4 s grace period")
     assert kubelet.proc is not None and kubelet.proc.poll() is None, "it keeps retrying instead of exiting"
     # the API server sees the client give up in the handshake
     assert re.search(r"http: TLS handshake error from 127\.0\.0\.1:\d+: remote error: tls: ", api.log)
