@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) kubecerts.kubelet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Generates sample kubelet PKIs on the local disk: one healthy node and one node per

@@ -110,11 +110,11 @@ def test_primary_address_prefers_hosts_file_then_default_route(tmp_path):
     addresses = _gather_node.interface_addresses(IP_JSON)
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n198.51.100.3 n1.example.test n1\n10.244.0.1 n1\n")
-    assert _gather_node.primary_addresses("n1", addresses, ["eth0"], str(hosts)) == (["198.51.100.3"],
-                                                                                      "hosts_file")
+    picked = _gather_node.primary_addresses("n1", addresses, ["eth0"], str(hosts))
+    assert picked == (["198.51.100.3"], "hosts_file")
     hosts.write_text("127.0.1.1 n1\n")
-    assert _gather_node.primary_addresses("n1", addresses, ["eth0"], str(hosts)) == (["192.0.2.10"],
-                                                                                      "default_route")
+    picked = _gather_node.primary_addresses("n1", addresses, ["eth0"], str(hosts))
+    assert picked == (["192.0.2.10"], "default_route")
     # No default route: any eligible interface, never a CNI or bridge one.
     only_cni = {k: v for k, v in addresses.items() if k in ("cni0", "docker0", "eth1")}
     assert _gather_node.primary_addresses("n1", only_cni, [], str(hosts)) == (["198.51.100.3"], "interfaces")

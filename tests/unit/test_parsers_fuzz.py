@@ -52,7 +52,7 @@ KUBECONFIG = yaml.safe_dump({
 def mutated(draw, samples=tuple(SAMPLES)):
     """A valid sample with a few bytes flipped, inserted, deleted, or the tail cut off."""
     data = bytearray(draw(st.sampled_from(samples)))
-    for _ in range(draw(st.integers(0, 6))):
+    for _step in range(draw(st.integers(0, 6))):
         if not data:
             break
         position = draw(st.integers(0, len(data) - 1))
