@@ -28,8 +28,8 @@ STANDINS = os.path.join(ROOT, "tests", "lab", "standins")
 KUBE_API = os.path.join(STANDINS, "kube_api.py")
 KUBELET = os.path.join(STANDINS, "kubelet.py")
 # The kubelet stand-in must run where python3-cryptography is missing: poison the import.
-NO_CRYPTOGRAPHY = ("import runpy, sys; sys.modules['cryptography'] = None; sys.argv = sys.argv[1:]; "
-                   "runpy.run_path(sys.argv[0], run_name='__main__')")
+NO_CRYPTOGRAPHY = ("import os, runpy, sys; sys.modules['cryptography'] = None; sys.argv = sys.argv[1:]; "
+                   "sys.path.insert(0, os.path.dirname(sys.argv[0])); runpy.run_path(sys.argv[0], run_name='__main__')")
 
 
 def free_port() -> int:
