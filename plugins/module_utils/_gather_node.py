@@ -242,16 +242,17 @@ def advertisable(address: str) -> bool:
 
 
 def interface_addresses(ip_json: str | None = None) -> dict[str, list[str]]:
-    """Global addresses per interface, from ``ip -j addr`` (iproute2)."""
+    """Global addresses per interface, from ``ip -j addr`` (iproute2), else from the kernel
+    directly (/sys/class/net with SIOCGIFADDR for IPv4, /proc/net/if_inet6 for IPv6)."""
     if ip_json is None:
         binary = shutil.which("ip")
-        if not binary:
-            return {}
         try:
             ip_json = subprocess.run([binary, "-j", "addr", "show"], capture_output=True, timeout=5,
-                                     check=False).stdout.decode("utf-8", "replace")
+                                     check=False).stdout.decode("utf-8", "replace") if binary else ""
         except (OSError, subprocess.SubprocessError):
-            return {}
+            ip_json = ""
+        if not ip_json.strip():
+            return kernel_addresses()
     try:
         data = json.loads(ip_json)
     except ValueError:
@@ -265,6 +266,43 @@ def interface_addresses(ip_json: str | None = None) -> dict[str, list[str]]:
             if isinstance(info, dict) and info.get("local") and info.get("scope", "global") == "global":
                 result.setdefault(name, []).append(str(info["local"]))
     return result
+
+
+def kernel_addresses(net_dir: str = "/sys/class/net", if_inet6: str = "/proc/net/if_inet6") -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    try:
+        names = sorted(os.listdir(net_dir))
+    except OSError:
+        names = []
+    for name in names:
+        address = _ipv4_of(name)
+        if address:
+            result.setdefault(name, []).append(address)
+    for line in (_read_small(if_inet6) or "").splitlines():
+        fields = line.split()
+        # address, ifindex, prefix length, scope (00 = global), flags, name
+        if len(fields) == 6 and fields[3] == "00" and len(fields[0]) == 32:
+            try:
+                address = str(ipaddress.IPv6Address(bytes.fromhex(fields[0])))
+            except ValueError:
+                continue
+            result.setdefault(fields[5], []).append(address)
+    return result
+
+
+def _ipv4_of(name: str) -> str | None:
+    try:
+        import fcntl
+        import struct
+    except ImportError:  # pragma: no cover - non-Unix
+        return None
+    siocgifaddr = 0x8915
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            packed = fcntl.ioctl(sock.fileno(), siocgifaddr, struct.pack("256s", name.encode()[:15]))
+    except OSError:
+        return None
+    return socket.inet_ntoa(packed[20:24])
 
 
 def default_route_interfaces(route_file: str = "/proc/net/route",

@@ -252,3 +252,22 @@ def test_small_file_reader_ignores_big_files(tmp_path):
     assert _gather_node._read_small(str(big)) is None
     assert _gather_node._read_small(str(tmp_path / "nope")) is None
     assert _gather_node._read_small(os.fspath(tmp_path)) is None
+
+
+def test_kernel_addresses_without_iproute2(monkeypatch, tmp_path):
+    inet6 = tmp_path / "if_inet6"
+    inet6.write_text("20010db8000000000000000000000010 02 40 00 80 eth0\n"
+                     "fe800000000000000000000000000001 02 40 20 80 eth0\n")
+    monkeypatch.setattr(_gather_node, "_ipv4_of", lambda name: "192.0.2.10" if name == "eth0" else None)
+    net = tmp_path / "net"
+    (net / "eth0").mkdir(parents=True)
+    (net / "lo").mkdir()
+    addresses = _gather_node.kernel_addresses(str(net), str(inet6))
+    assert addresses == {"eth0": ["192.0.2.10", "2001:db8::10"]}
+    monkeypatch.setattr(_gather_node.shutil, "which", lambda name: None)
+    monkeypatch.setattr(_gather_node, "kernel_addresses", lambda: {"eth9": ["198.51.100.9"]})
+    assert _gather_node.interface_addresses() == {"eth9": ["198.51.100.9"]}
+
+
+def test_ipv4_of_loopback_via_ioctl():
+    assert _gather_node._ipv4_of("lo") in ("127.0.0.1", None)   # None where the sandbox hides lo
