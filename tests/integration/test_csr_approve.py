@@ -75,7 +75,7 @@ class Cluster:
     def conditions(self, name: str) -> list[tuple[str, str]]:
         return [(c["type"], c.get("reason", "")) for c in (self.csr(name).get("status") or {}).get("conditions") or []]
 
-    def issued(self, name: str, timeout: float = 10) -> x509.Certificate | None:
+    def issued(self, name: str, timeout: float = 30) -> x509.Certificate | None:
         """The certificate the stand-in's signer issued for an approved CSR (it signs asynchronously)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -189,10 +189,10 @@ def test_watch_approves_a_csr_that_arrives_later(cluster, capsys):
     asker.start()
     started = time.monotonic()
     result = run({"kubeconfig": cluster.admin, "nodes": ["worker2"], "names": ["int-watched"],
-                  "watch_seconds": 30, "poll_interval": 1}, capsys)
+                  "watch_seconds": 90, "poll_interval": 1}, capsys)
     asker.join()
     assert by_name(result) == {"int-watched": ("approved", [])} and result["unapproved_nodes"] == []
-    assert time.monotonic() - started < 10  # ended once worker2 was served, not after 30 s
+    assert time.monotonic() - started < 45  # ended once worker2 was served, not after 90 s (slack for busy CI)
     assert cluster.issued("int-watched") is not None
 
 
@@ -208,7 +208,7 @@ def test_node_identity_fails_with_the_apis_own_403(cluster, capsys):
 
 def test_unreachable_api_fails_with_its_reason(cluster, capsys):
     dead = cluster.kubeconfig("dead", "kubernetes-admin", ["system:masters"], server=f"https://127.0.0.1:{free_port()}")
-    result = run({"kubeconfig": dead, "request_timeout": 2}, capsys)
+    result = run({"kubeconfig": dead, "request_timeout": 5}, capsys)
     assert result["failed"] is True and result["api_reason"] == "Unreachable"
     assert "Connection refused" in result["msg"] and "\n" not in result["msg"]
 
@@ -278,11 +278,11 @@ def test_kubelet_standins_real_csr_is_approved_and_served(cluster, capsys, tmp_p
             return next((c["metadata"]["name"] for c in admin.list_csrs()
                          if c["spec"]["username"] == "system:node:kl1"), None)
 
-    pending = wait_for(pending_csr, 20, interval=0.2, what=f"the kubelet's CSR\n{kubelet.log[-2000:]}")
+    pending = wait_for(pending_csr, 60, interval=0.2, what=f"the kubelet's CSR\n{kubelet.log[-2000:]}")
     with pytest.raises((ssl.SSLError, OSError)):   # no certificate yet: the handshake fails
         served_certificate(kubelet.port, cluster.ca_path)
 
-    result = run({"kubeconfig": cluster.admin, "nodes": ["kl1"], "watch_seconds": 20, "poll_interval": 1}, capsys)
+    result = run({"kubeconfig": cluster.admin, "nodes": ["kl1"], "watch_seconds": 60, "poll_interval": 1}, capsys)
     assert [(e["name"], e["ip_addresses"]) for e in result["approved"]] == [(pending, ["127.0.0.1"])]
 
     def served():
@@ -291,7 +291,7 @@ def test_kubelet_standins_real_csr_is_approved_and_served(cluster, capsys, tmp_p
         except (ssl.SSLError, OSError):
             return None
 
-    cert = wait_for(served, 20, interval=0.3, what=f"a CA-verified certificate on :{kubelet.port}\n{kubelet.log[-2000:]}")
+    cert = wait_for(served, 60, interval=0.3, what=f"a CA-verified certificate on :{kubelet.port}\n{kubelet.log[-2000:]}")
     assert cert.issuer == cluster.ca.cert.subject
     assert cert.subject.rfc4514_string() == "CN=system:node:kl1,O=system:nodes"
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
