@@ -231,20 +231,21 @@ def judge_kubelet(target: KubeletTarget, served: Served, cas: t.Sequence[t.Any],
     """The findings for what a kubelet served, given the cluster CA certificates.
 
     Without the CA certificates, trust is taken from cert_info's verdict on the same
-    certificate on disk (``chains_to_ca``) when the served one is that certificate."""
+    certificate on disk (``chains_to_ca``) when the served one is that certificate;
+    validity dates are judged either way."""
     where = endpoint(target.host, target.port)
     leaf = served.leaf
     served_fp = core.fingerprint_sha256(leaf)
     on_disk = next((d for d in target.disk_serving if d.fingerprint == served_fp), None)
     found: list[dict[str, t.Any]] = []
     problem = None
-    if cas:
-        if not core.chains_to(leaf, cas, served.chain[1:]):
-            problem = "x509: certificate signed by unknown authority"
-        else:
-            problem = go_validity_error(leaf, now)
-    elif on_disk is not None and on_disk.chains_to_ca is False:
+    if cas and not core.chains_to(leaf, cas, served.chain[1:]):
+        problem = "x509: certificate signed by unknown authority"
+    elif not cas and on_disk is not None and on_disk.chains_to_ca is False:
         problem = f"x509: certificate signed by unknown authority; it is {on_disk.path}, which does not chain to the cluster CA"
+    else:
+        # Expiry needs no CA: a Go client refuses an expired certificate whoever signed it.
+        problem = go_validity_error(leaf, now)
     if problem:
         found.append(finding(
             "served_untrusted", where,

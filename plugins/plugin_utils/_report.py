@@ -109,6 +109,23 @@ def _disk_serving(record: dict[str, t.Any]) -> tuple[_probe.DiskCert, ...]:
                  if isinstance(c, dict) and c.get("role") == "serving" and c.get("fingerprint_sha256"))
 
 
+def _ca_from_results(nodes: dict[str, dict[str, t.Any]], fingerprints: t.Sequence[str]) -> list[t.Any]:
+    """The cluster CA certificates themselves, when a cert_info result carries their PEM
+    (``pem`` on a CA entry), so that served chains can be verified without another read."""
+    wanted, found = set(fingerprints), {}
+    for record in nodes.values():
+        for entry in record.get("certificates") or []:
+            if not (isinstance(entry, dict) and entry.get("role") == "ca" and isinstance(entry.get("pem"), str)):
+                continue
+            fingerprint = _probe.normalise_fingerprint(entry.get("fingerprint_sha256"))
+            if fingerprint in wanted and fingerprint not in found:
+                try:
+                    found[fingerprint] = core.load_certificate(entry["pem"].encode("ascii", "replace"), "cert_info")
+                except InputFileError:
+                    continue
+    return list(found.values())
+
+
 def _served_row(probe: dict[str, t.Any], now: datetime.datetime) -> dict[str, t.Any] | None:
     """A served certificate as a certificate entry, so probe-only nodes have rows too."""
     served = probe.get("served")
@@ -130,6 +147,8 @@ def build_report(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), c
     cluster_fps, fp_source = _fleet.cluster_ca_fingerprints(nodes, explicit, ca_host)
     if explicit:
         fp_source = ca_source or fp_source
+    elif cluster_fps:
+        cas = _ca_from_results(nodes, cluster_fps)
 
     jobs: list[t.Callable[[], dict[str, t.Any]]] = []
     kubelet_hosts: list[str] = []

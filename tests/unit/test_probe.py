@@ -213,3 +213,12 @@ def test_without_a_ca_trust_follows_cert_info_verdict_on_the_same_file(other_ca)
     assert codes(untrusted) == ["served_untrusted"] and "/p/kubelet.crt" in untrusted["findings"][0]["message"]
     assert untrusted["trust_checked"] is True
     assert codes(trusted) == []
+
+
+def test_expiry_is_judged_without_any_ca(cluster_ca):
+    cert, key = pkifactory.node_serving(cluster_ca, "node1", ips=["127.0.0.1"],
+                                        not_before=pkifactory.NOW - 400 * pkifactory.DAY, days=365)
+    with TLSServer([cert], key) as server:
+        result = _probe.probe_kubelet(target(server.port, probe_only=True), [], 3)
+    assert codes(result) == ["served_untrusted"]
+    assert "has expired or is not yet valid" in result["findings"][0]["message"]

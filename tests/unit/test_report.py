@@ -282,3 +282,18 @@ def test_html_for_an_empty_fleet():
     report = _report.build_report([], probe_kubelets=False)
     page = _report_html.render(report)
     assert "No certificate dates to chart." in page and "No findings." in page
+
+
+def test_ca_pem_in_cert_info_results_is_used_for_served_trust(cluster_ca, other_ca):
+    # The kubelet serves a certificate from another CA that is not the one on disk: only
+    # the CA itself can tell it is untrusted.
+    node = node_result("n1", cluster_ca)
+    foreign, foreign_key = pkifactory.node_serving(other_ca, "n1", ips=["127.0.0.1"])
+    with TLSServer([foreign], foreign_key) as server:
+        host = HostInput("n1", "127.0.0.1", server.port, False, node.result)
+        without = _report.build_report([host], probe_apiservers=False, timeout=2)
+        ca_entry = next(c for c in node.result["certificates"] if c["role"] == "ca")
+        ca_entry["pem"] = pkifactory.cert_pem(cluster_ca.cert).decode()
+        with_pem = _report.build_report([host], probe_apiservers=False, timeout=2)
+    assert codes(without["nodes"]["n1"]) == ["served_cert_stale"]
+    assert codes(with_pem["nodes"]["n1"]) == ["served_cert_stale", "served_untrusted"]
