@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
@@ -215,14 +216,11 @@ def _build(suite: str, tags: dict[str, str], missing: list[str]) -> None:
     try:
         log(f"building node image {', '.join(tags[v] for v in missing)} (debootstrap {suite})")
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=2) as pool:
             # The API stand-in's wheels download while debootstrap runs.
             wheels = pool.submit(_fetch_api_python, os.path.join(workdir, "api-python")) \
                 if "full" in missing else None
-            proc = run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite, rootfs,
-                        mirror], timeout=1200, check=False)
-            if proc.returncode != 0:
-                raise LabError(f"debootstrap failed ({proc.returncode}): {_debootstrap_log(rootfs)}")
+            _debootstrap(suite, rootfs, mirror)
             log(f"debootstrap done in {time.monotonic() - started:.0f} s")
             _customise(rootfs)
             if wheels is not None:
@@ -230,12 +228,55 @@ def _build(suite: str, tags: dict[str, str], missing: list[str]) -> None:
                 if not os.path.isdir(os.path.join(rootfs, f"usr/lib/python{version}")):
                     raise LabError(f"the {suite} image has no python{version}; update IMAGE_PYTHON in {__file__}")
                 shutil.move(wheels.result(), os.path.join(rootfs, API_PYTHON_DIR))
-        if "full" in missing:
-            _import(rootfs, tags["full"])
-        if "nocrypto" in missing:
-            shutil.rmtree(os.path.join(rootfs, API_PYTHON_DIR), ignore_errors=True)
-            run(["chroot", rootfs, "dpkg", "--purge", "python3-cryptography"])
-            _import(rootfs, image_tag("nocrypto", suite))
+            # Both imports read the root file system at once; nocrypto's changes go to an overlay.
+            full = pool.submit(_import, rootfs, tags["full"]) if "full" in missing else None
+            if "nocrypto" in missing:
+                with _overlay(rootfs, workdir) as merged:
+                    shutil.rmtree(os.path.join(merged, API_PYTHON_DIR), ignore_errors=True)
+                    run(["chroot", merged, "dpkg", "--purge", "python3-cryptography"])
+                    _import(merged, image_tag("nocrypto", suite))
+            if full is not None:
+                full.result()
         log(f"images built in {time.monotonic() - started:.0f} s")
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        _unmount_below(workdir)
+        # Deleting a few hundred MB of small files can take many seconds on a busy disk: the
+        # lab goes on starting meanwhile (the interpreter waits for this thread at exit).
+        threading.Thread(target=shutil.rmtree, args=(workdir,), kwargs={"ignore_errors": True}).start()
+
+
+def _unmount_below(directory: str) -> None:
+    """Anything a failed debootstrap left mounted (proc, sys) must go before the tree is deleted."""
+    with open("/proc/mounts", encoding="utf-8") as handle:
+        points = [line.split()[1] for line in handle]
+    for point in sorted((p for p in points if p.startswith(directory + "/")), key=len, reverse=True):
+        run(["umount", "-l", point], check=False)
+
+
+def _debootstrap(suite: str, rootfs: str, mirror: str) -> None:
+    """debootstrap in two stages, with dpkg's fsyncs off in between: the tree is thrown away
+    after the import, and on a busy disk the fsyncs cost more than the whole download."""
+    proc = run(["debootstrap", "--foreign", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite,
+                rootfs, mirror], timeout=1200, check=False)
+    if proc.returncode == 0:
+        unsafe = os.path.join(rootfs, "etc/dpkg/dpkg.cfg.d/kubecerts-lab-unsafe-io")
+        os.makedirs(os.path.dirname(unsafe), exist_ok=True)
+        with open(unsafe, "w", encoding="utf-8") as handle:
+            handle.write("force-unsafe-io\n")
+        proc = run(["chroot", rootfs, "/debootstrap/debootstrap", "--second-stage"], timeout=1200, check=False)
+        if os.path.exists(unsafe):
+            os.unlink(unsafe)
+    if proc.returncode != 0:
+        raise LabError(f"debootstrap failed ({proc.returncode}): {_debootstrap_log(rootfs)}")
+
+
+@contextlib.contextmanager
+def _overlay(lower: str, workdir: str) -> t.Iterator[str]:
+    upper, work, merged = (os.path.join(workdir, d) for d in ("upper", "work", "merged"))
+    for path in (upper, work, merged):
+        os.makedirs(path)
+    run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={lower},upperdir={upper},workdir={work}", merged])
+    try:
+        yield merged
+    finally:
+        run(["umount", merged], check=False)
