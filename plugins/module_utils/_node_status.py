@@ -54,6 +54,7 @@ class Readiness(t.NamedTuple):
     ready: bool
     detail: str
     last_heartbeat: str | None
+    last_transition: str | None = None
 
 
 def readiness(node: t.Mapping[str, t.Any] | None, name: str, since: float | None = None) -> Readiness:
@@ -68,19 +69,21 @@ def readiness(node: t.Mapping[str, t.Any] | None, name: str, since: float | None
     if ready is None:
         return Readiness(False, f"Node {name} has no Ready condition yet", None)
     beat = ready.get("lastHeartbeatTime")
+    moved = ready.get("lastTransitionTime")
     status = ready.get("status")
     if status != "True":
         why = ": ".join(x for x in (ready.get("reason"), ready.get("message")) if x)
-        return Readiness(False, f"Node {name} is Ready={status}" + (f" ({why})" if why else ""), beat)
+        return Readiness(False, f"Node {name} is Ready={status}" + (f" ({why})" if why else ""), beat, moved)
     if since is not None:
         beat_epoch = parse_time(beat)
         if beat_epoch is None:
-            return Readiness(False, f"Node {name} is Ready but its heartbeat time {beat!r} does not parse", beat)
+            return Readiness(False, f"Node {name} is Ready but its heartbeat time {beat!r} does not parse", beat,
+                             moved)
         if int(beat_epoch) <= int(since):
             stamp = datetime.datetime.fromtimestamp(int(since), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             return Readiness(False, f"Node {name} is Ready only by its last heartbeat {beat}, from before the "
-                                    f"restart at {stamp}: the restarted kubelet has not reported yet", beat)
-    return Readiness(True, f"Node {name} is Ready (heartbeat {beat})", beat)
+                                    f"restart at {stamp}: the restarted kubelet has not reported yet", beat, moved)
+    return Readiness(True, f"Node {name} is Ready (heartbeat {beat})", beat, moved)
 
 
 class NodeApi(k8s.KubeClient):
@@ -295,7 +298,8 @@ def run_node_status(params: t.Mapping[str, t.Any], check_mode: bool) -> dict[str
     elif check_mode and state == "uncordoned":
         unschedulable = False
     result.update(exists=node is not None, ready=ready.ready, ready_detail=ready.detail,
-                  last_heartbeat=ready.last_heartbeat, unschedulable=unschedulable, waited_seconds=waited)
+                  last_heartbeat=ready.last_heartbeat, last_transition=ready.last_transition,
+                  unschedulable=unschedulable, waited_seconds=waited)
     if state == "ready" and not ready.ready:
         raise KubecertsError(f"{ready.detail} (waited {waited:g} s)", **{k: v for k, v in result.items()})
     return result

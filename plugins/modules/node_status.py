@@ -148,6 +148,13 @@ last_heartbeat:
   returned: success
   type: str
   sample: "2026-11-21T10:00:07Z"
+last_transition:
+  description:
+    - C(lastTransitionTime) of the Ready condition, the last time it changed status. A Node that stayed Ready
+      through a kubelet restart keeps its earlier transition time.
+  returned: success
+  type: str
+  sample: "2026-11-20T08:12:44Z"
 unschedulable:
   description: Whether the Node is cordoned after the task (predicted in check mode).
   returned: success

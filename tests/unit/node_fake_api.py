@@ -43,7 +43,8 @@ def node(name: str, ready: str = "True", heartbeat: str = "2026-01-01T00:00:00Z"
          unschedulable: bool = False) -> dict[str, t.Any]:
     obj: dict[str, t.Any] = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": {},
                              "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "KubeletReady",
-                                                        "lastHeartbeatTime": heartbeat}]}}
+                                                        "lastHeartbeatTime": heartbeat,
+                                                        "lastTransitionTime": "2025-12-31T00:00:00Z"}]}}
     if unschedulable:
         obj["spec"]["unschedulable"] = True
     return obj

@@ -58,6 +58,7 @@ def test_wait_for_ready_since_a_restart(api):
     threading.Thread(target=heartbeat_later, daemon=True).start()
     result = ns.run_node_status(params(api, ready_since="2026-01-01T00:00:05.5Z"), False)
     assert result["ready"] and result["last_heartbeat"] == "2026-01-01T00:00:08Z"
+    assert result["last_transition"] == "2025-12-31T00:00:00Z"
     assert result["waited_seconds"] >= 0.4
 
 
