@@ -343,4 +343,3 @@ RestartSec=2
 [Install]
 WantedBy=multi-user.target
 """
-
