@@ -333,6 +333,13 @@ certificates:
       returned: always
       type: bool
       sample: false
+    pem:
+      description:
+        - The CA certificate itself in PEM form (public), so that later tasks can verify chains against it
+          without reading the file again.
+      returned: when role is ca
+      type: str
+      sample: "-----BEGIN CERTIFICATE-----\nMIIBdzCCAR2gAwIBAgIU...\n-----END CERTIFICATE-----\n"
 kubeconfigs:
   description: The kubelet kubeconfig, as the kubelet uses it (its current context).
   returned: success

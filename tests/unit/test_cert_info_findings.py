@@ -283,3 +283,10 @@ def test_messages_are_one_line(node, cluster_ca, other_ca):
     for item in result["findings"]:
         assert "\n" not in item["message"] and item["message"]
         assert set(item) >= {"code", "severity", "path", "message"}
+
+
+def test_ca_entries_carry_their_pem(node):
+    from cryptography import x509
+    ca_entry = next(c for c in node.inspect()["certificates"] if c["role"] == "ca")
+    assert x509.load_pem_x509_certificate(ca_entry["pem"].encode()) == node.ca.cert
+    assert all("pem" not in c for c in node.inspect()["certificates"] if c["role"] != "ca")

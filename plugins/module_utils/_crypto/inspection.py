@@ -398,6 +398,7 @@ class Inspection:
                 entry = self._base_entry(cert, path, "ca", self.source_of(role))
                 entry["embedded"] = False
                 entry["key_path"] = None
+                entry["pem"] = core.cert_pem(cert)   # public; lets the fleet audit verify served chains
                 entry["chains_to_ca"] = (cert in self.anchors or _chains_to(cert, self.anchors)) \
                     if self.anchors else None
                 self.certificates.append(entry)
