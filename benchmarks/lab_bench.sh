@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PWD/.venv/bin:$PATH
 PY=${PYTHON:-python}
-PREFIX=kbench
+PREFIX=kclb
 DIR=$(mktemp -d /var/tmp/kubecerts-lab-bench.XXXXXX)/lab
 LABCTL="$PY tests/lab/labctl.py"
 skip_fresh=${1:-}
