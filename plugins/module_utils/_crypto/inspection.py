@@ -246,7 +246,7 @@ class Inspection:
         entry = self._base_entry(cert, leaf.path, role, source)
         entry["embedded"] = leaf.embedded
         entry["key_path"], entry["key_matches"] = self._key_match(role, cert, leaf)
-        entry["chains_to_ca"] = _chains_to(cert, self.anchors, leaf.certs[1:]) if self.anchors else None
+        entry["chains_to_ca"] = core.chains_to(cert, self.anchors, leaf.certs[1:]) if self.anchors else None
         self.certificates.append(entry)
         self._validity(cert, leaf.path, label)
         self._weak_key(entry, leaf.path, label)
@@ -399,7 +399,7 @@ class Inspection:
                 entry["embedded"] = False
                 entry["key_path"] = None
                 entry["pem"] = core.cert_pem(cert)   # public; lets the fleet audit verify served chains
-                entry["chains_to_ca"] = (cert in self.anchors or _chains_to(cert, self.anchors)) \
+                entry["chains_to_ca"] = (cert in self.anchors or core.chains_to(cert, self.anchors)) \
                     if self.anchors else None
                 self.certificates.append(entry)
                 self._validity(cert, path, label)
@@ -563,29 +563,11 @@ class Inspection:
 
 
 def load_usable(data: bytes, path: str) -> tuple[list[t.Any], str | None]:
-    """Certificates of ``data`` that can be described, or why not.
-
-    cryptography parses lazily: a certificate may load and still fail later on its public
-    key, an extension or its signature algorithm. Describing each one up front turns any
-    such defect into "does not parse" here instead of an exception further on.
-    """
+    """Certificates of ``data``, or the reason they cannot be used."""
     try:
-        certs = core.load_certificates(data, path)
+        return core.load_certificates(data, path), None
     except InputFileError as exc:
         return [], exc.problem
-    for index, cert in enumerate(certs):
-        try:
-            core.describe(cert)
-        except Exception as exc:  # hostile input: any parse failure means "unparsable"
-            return [], f"certificate #{index + 1} does not parse: {' '.join(str(exc).split())[:160]}"
-    return certs, None
-
-
-def _chains_to(cert: t.Any, anchors: list[t.Any], intermediates: t.Sequence[t.Any] = ()) -> bool:
-    try:
-        return core.chains_to(cert, anchors, intermediates)
-    except Exception:  # an unsupported signature algorithm cannot be verified: not trusted
-        return False
 
 
 def _named(items: t.Any, inner: str) -> dict[str, dict[str, t.Any]]:

@@ -19,7 +19,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import I
 
 try:
     from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
     from cryptography.x509.oid import NameOID
@@ -61,14 +61,31 @@ def load_certificates(data: bytes, path: str) -> list[x509.Certificate]:
         certs = []
         for index, block in enumerate(blocks):
             try:
-                certs.append(x509.load_pem_x509_certificate(block.text))
-            except ValueError as exc:
+                certs.append(_fully_parsed(x509.load_pem_x509_certificate(block.text)))
+            except (ValueError, UnsupportedAlgorithm) as exc:
                 raise InputFileError(path, f"certificate #{index + 1} does not parse: {_short(exc)}") from None
         return certs
     try:
-        return [x509.load_der_x509_certificate(data)]
+        cert = x509.load_der_x509_certificate(data)
     except ValueError:
         raise InputFileError(path, "is neither a PEM bundle nor a DER certificate") from None
+    try:
+        return [_fully_parsed(cert)]
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise InputFileError(path, f"certificate #1 does not parse: {_short(exc)}") from None
+
+
+def _fully_parsed(cert: x509.Certificate) -> x509.Certificate:
+    """cryptography parses lazily: a certificate can load and fail later on its key, an
+    extension or a name. Touching each here makes every later accessor safe."""
+    cert.public_key()
+    for _extension in cert.extensions:
+        pass
+    cert.subject.rfc4514_string()
+    cert.issuer.rfc4514_string()
+    cert.not_valid_after_utc  # pylint: disable=pointless-statement
+    cert.not_valid_before_utc  # pylint: disable=pointless-statement
+    return cert
 
 
 def load_certificate(data: bytes, path: str) -> x509.Certificate:
@@ -208,7 +225,7 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(issuer)
         return True
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
 
 
