@@ -380,3 +380,32 @@ def test_refuses_without_cryptography(monkeypatch, cluster_ca):
     monkeypatch.setattr(signing.core, "HAS_CRYPTOGRAPHY", False)
     with pytest.raises(SigningRefused, match="needs the Python 'cryptography' library"):
         signing.CertificateAuthority(cluster_ca.cert, cluster_ca.key)
+
+
+class _OldCertificate:
+    """A certificate as cryptography < 40 presents it: naive datetimes, no
+    not_valid_*_utc and no verify_directly_issued_by (Debian 12 ships 38)."""
+
+    def __init__(self, cert: x509.Certificate) -> None:
+        self._cert = cert
+        self.not_valid_before = cert.not_valid_before_utc.replace(tzinfo=None)
+        self.not_valid_after = cert.not_valid_after_utc.replace(tzinfo=None)
+
+    def __getattr__(self, name: str) -> t.Any:
+        if name in ("not_valid_before_utc", "not_valid_after_utc", "verify_directly_issued_by"):
+            raise AttributeError(name)
+        return getattr(self._cert, name)
+
+
+def test_signer_works_with_old_cryptography_certificates(cluster_ca, other_ca, node_key):
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import compat, reissue
+    old_ca = _OldCertificate(cluster_ca.cert)
+    ca = signing.CertificateAuthority(old_ca, cluster_ca.key)
+    issued = signing.sign_csr(ca, make_csr(node_key, "system:node:worker-1"), client_request(), now=NOW)
+    assert compat.signed_by(_OldCertificate(issued.cert), old_ca)
+    assert not compat.signed_by(_OldCertificate(issued.cert), _OldCertificate(other_ca.cert))
+    assert compat.not_after(_OldCertificate(issued.cert)) == issued.cert.not_valid_after_utc
+    rsa_ca = pkifactory.make_ca("kubernetes", key=pkifactory.new_key("rsa", 2048))
+    leaf, _ = pkifactory.node_client(rsa_ca, "worker-1")
+    assert compat.signed_by(_OldCertificate(leaf), _OldCertificate(rsa_ca.cert))
+    assert reissue.judge(issued.pem, client_request(), cluster_ca.cert, now=NOW) == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import signing
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import compat, signing
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
 
@@ -61,7 +61,7 @@ def judge(current_pem: str | bytes | None, request: signing.IssueRequest, ca_cer
 def judge_certificate(cert: t.Any, request: signing.IssueRequest, ca_cert: t.Any,
                       renew_before_days: int, now: datetime.datetime) -> list[Reason]:
     reasons = []
-    end = core.not_after(cert)
+    end = compat.not_after(cert)
     if end <= now:
         reasons.append(Reason("expired", f"expired on {core.iso(end)}"))
     elif end - now <= datetime.timedelta(days=renew_before_days):
@@ -89,10 +89,10 @@ def judge_certificate(cert: t.Any, request: signing.IssueRequest, ca_cert: t.Any
         if extra:
             parts.append(f"has unexpected {', '.join(extra)}")
         reasons.append(Reason("san_drift", "SANs " + "; ".join(parts)))
-    if not core.signed_by(cert, ca_cert):
+    if not compat.signed_by(cert, ca_cert):
         reasons.append(Reason("issuer", f"issued by {core.name_string(cert.issuer) or 'an empty name'}, "
                                         f"not by the CA {core.name_string(ca_cert.subject)}"
-                                        + (" (self-signed)" if core.is_self_signed(cert) else "")))
+                                        + (" (self-signed)" if compat.is_self_signed(cert) else "")))
     return reasons
 
 
@@ -105,7 +105,4 @@ def summary(cert_pem: str | bytes | None, source: str = "certificate") -> dict[s
         cert = core.load_certificate(data, source)
     except InputFileError:
         return {"unreadable": True}
-    facts = core.describe(cert)
-    keep = ("subject", "issuer", "serial", "not_before", "not_after", "dns_names", "ip_addresses",
-            "extended_key_usage", "key_type", "key_size", "fingerprint_sha256", "public_key_sha256")
-    return {k: facts[k] for k in keep}
+    return compat.summary(cert)
