@@ -409,3 +409,17 @@ def test_signer_works_with_old_cryptography_certificates(cluster_ca, other_ca, n
     leaf, _ = pkifactory.node_client(rsa_ca, "worker-1")
     assert compat.signed_by(_OldCertificate(leaf), _OldCertificate(rsa_ca.cert))
     assert reissue.judge(issued.pem, client_request(), cluster_ca.cert, now=NOW) == []
+
+
+def test_certificates_load_when_the_core_needs_newer_cryptography(monkeypatch, cluster_ca):
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import compat
+
+    def old_core(data, path):
+        raise AttributeError("'builtins.Certificate' object has no attribute 'not_valid_after_utc'")
+    monkeypatch.setattr(compat.core, "load_certificate", old_core)
+    pem = pkifactory.cert_pem(cluster_ca.cert)
+    assert compat.load_certificate(pem, "ca.crt") == cluster_ca.cert
+    assert compat.load_certificate(pkifactory.cert_der(cluster_ca.cert), "ca.crt") == cluster_ca.cert
+    with pytest.raises(InputFileError, match="ca.crt: certificate #1 does not parse"):
+        compat.load_certificate(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "ca.crt")
+    assert signing.CertificateAuthority.from_pem(pem, pkifactory.key_pem(cluster_ca.key)).cert == cluster_ca.cert

@@ -4,7 +4,7 @@
 
 The signer runs on CA hosts such as a kubeadm control-plane node, whose distribution
 package may be old: Debian 12 ships cryptography 38, which lacks ``not_valid_after_utc``
-(added in 42) and ``verify_directly_issued_by`` (added in 40).
+(added in 42) and ``verify_directly_issued_by`` (added in 40). x509.py uses both.
 """
 from __future__ import annotations
 
@@ -12,10 +12,32 @@ import datetime
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem import certificate_blocks
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
 
 if core.HAS_CRYPTOGRAPHY:
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+
+
+def load_certificate(data: bytes, path: str) -> t.Any:
+    """x509.load_certificate, and on cryptography < 42 (whose certificates lack the
+    ``*_utc`` accessors the core touches while loading) the same parse without them."""
+    try:
+        return core.load_certificate(data, path)
+    except AttributeError:
+        pass
+    from cryptography import x509 as _x509
+
+    blocks = certificate_blocks(data)
+    try:
+        cert = _x509.load_pem_x509_certificate(blocks[0].text) if blocks else _x509.load_der_x509_certificate(data)
+        cert.public_key()
+        for _extension in cert.extensions:
+            pass
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise InputFileError(path, f"certificate #1 does not parse: {' '.join(str(exc).split())[:160]}") from None
+    return cert
 
 
 def _utc(moment: datetime.datetime) -> datetime.datetime:

@@ -50,7 +50,7 @@ def judge(current_pem: str | bytes | None, request: signing.IssueRequest, ca_cer
         return reasons
     data = current_pem.encode("ascii", "replace") if isinstance(current_pem, str) else current_pem
     try:
-        cert = core.load_certificate(data, source)
+        cert = compat.load_certificate(data, source)
     except InputFileError as exc:
         reasons.append(Reason("unreadable", str(exc)))
         return reasons
@@ -102,7 +102,7 @@ def summary(cert_pem: str | bytes | None, source: str = "certificate") -> dict[s
         return None
     data = cert_pem.encode("ascii", "replace") if isinstance(cert_pem, str) else cert_pem
     try:
-        cert = core.load_certificate(data, source)
+        cert = compat.load_certificate(data, source)
     except InputFileError:
         return {"unreadable": True}
     return compat.summary(cert)

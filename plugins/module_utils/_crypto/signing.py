@@ -178,7 +178,7 @@ class CertificateAuthority:
                  key_path: str = "CA key", passphrase: bytes | None = None,
                  now: datetime.datetime | None = None) -> CertificateAuthority:
         require_cryptography()
-        cert = core.load_certificate(cert_pem, cert_path)
+        cert = compat.load_certificate(cert_pem, cert_path)
         key = load_private_key(key_pem, key_path, passphrase)
         return cls(cert, key, cert_path, key_path, now)
 
