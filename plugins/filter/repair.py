@@ -1,0 +1,115 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The repair playbook's plan: which action fixes each audit finding."""
+from __future__ import annotations
+
+import typing as t
+
+ACTIONS: dict[str, str] = {
+    "reissue": "reissue the node's kubelet certificates from the cluster CA (certs role)",
+    "reissue_new_key": "reissue the node's kubelet certificates on a new key (certs role, regenerate_key)",
+    "propagate_ca": "add the cluster CA to this kubeconfig (kubeconfig_ca, state present)",
+    "approve_csr": "approve the kubelet's pending serving CSR after checking it (csr_approval role)",
+    "relink": "re-link it to a dated file (current_link)",
+    "fix_permissions": "make the key file mode 0600",
+    "restart": "restart the kubelet so that it loads what is on disk (kubelet_restart)",
+}
+
+# Findings about a node's own certificates, fixed by issuing new ones.
+_REISSUE = frozenset({
+    "expired", "expiring_soon", "not_yet_valid", "key_mismatch", "untrusted_issuer", "wrong_identity",
+    "self_signed_serving", "san_missing_ip", "san_missing_dns", "san_loopback_only", "served_san_mismatch",
+    "served_untrusted", "wrong_usage",
+})
+# A key that is shared with another node, or too weak, must not be reused.
+_NEW_KEY = frozenset({"duplicate_identity", "weak_key"})
+# Findings that mean "a file is broken": fixable by reissuing when it is a certificate or key.
+_LEAF_FILE = frozenset({"missing", "unparsable", "broken_symlink"})
+
+HINTS: dict[str, str] = {
+    "ca_expires_first": "no automatic fix: rotate the cluster CA (kubecerts.kubelet.rotate_ca)",
+    "apiserver_san_mismatch": "no automatic fix: reissue the API server's certificate for this address "
+                              "with the control plane's tooling",
+    "unreachable": "no automatic fix: bring the host back, then run repair again",
+    "key_unverified": "no automatic fix needed: install python3-cryptography or openssl on the node to check keys",
+    "probe_failed": "no automatic fix: read the kubelet's log (journalctl -u kubelet)",
+}
+
+
+def action_for(finding: t.Mapping[str, t.Any], leaf_paths: t.Collection[str]) -> str | None:
+    code = str(finding.get("code"))
+    if code in _NEW_KEY:
+        return "reissue_new_key"
+    if code in _REISSUE:
+        return "reissue"
+    if code in _LEAF_FILE:
+        return "reissue" if finding.get("path") in leaf_paths else None
+    if code == "kubeconfig_ca_mismatch":
+        return "propagate_ca"
+    if code == "current_not_symlink":
+        return "relink"
+    if code == "weak_permissions":
+        return "fix_permissions"
+    if code == "served_cert_stale":
+        return "restart"
+    if code == "probe_failed":
+        # "tls: internal error": the kubelet has no serving certificate, its CSR waits for approval.
+        message = str(finding.get("message") or "").lower()
+        return "approve_csr" if "internal error" in message or "csr" in message else None
+    return None
+
+
+def repair_plan(findings: t.Iterable[t.Mapping[str, t.Any]] | None,
+                leaf_paths: t.Iterable[str] | None = None) -> list[dict[str, t.Any]]:
+    """One step per finding: the finding, the action that fixes it (or None) and why."""
+    leaves = {p for p in (leaf_paths or []) if p}
+    plan = []
+    seen: set[tuple[str, str, str]] = set()
+    for finding in findings or []:
+        key = (str(finding.get("code")), str(finding.get("path")), str(finding.get("message")))
+        if key in seen:
+            continue
+        seen.add(key)
+        action = action_for(finding, leaves)
+        plan.append({
+            "code": finding.get("code"), "severity": finding.get("severity"), "path": finding.get("path"),
+            "message": finding.get("message"), "action": action, "fixable": action is not None,
+            "fix": ACTIONS[action] if action else HINTS.get(str(finding.get("code")),
+                                                             "no automatic fix: see the message"),
+        })
+    return plan
+
+
+def repair_actions(plan: t.Iterable[t.Mapping[str, t.Any]]) -> dict[str, list[str]]:
+    """The actions of a plan, each with the paths it concerns (for the fix tasks)."""
+    actions: dict[str, list[str]] = {}
+    for step in plan:
+        if step.get("action"):
+            paths = actions.setdefault(step["action"], [])
+            if step.get("path") and step["path"] not in paths:
+                paths.append(step["path"])
+    return actions
+
+
+def repair_plan_lines(plan: t.Iterable[t.Mapping[str, t.Any]], node: str) -> list[str]:
+    lines = [f"{node}: {s['severity'].upper() if s.get('severity') else '?'} {s['code']} "
+             f"({s.get('path')}) -> {s['fix']}" for s in plan]
+    return lines or [f"{node}: nothing to repair"]
+
+
+def backup_pairs(value: t.Any) -> list[dict[str, t.Any]]:
+    """Backups in the list form kubelet_restart takes ({path, backup}), from the mapping
+    form (path -> backup) that kubeconfig_ca and ca_bundle return, or from a list."""
+    if isinstance(value, dict):
+        return [{"path": path, "backup": backup} for path, backup in value.items()]
+    pairs = []
+    for item in value or []:
+        if isinstance(item, dict):
+            pairs.append({"path": item.get("path", item.get("key")), "backup": item.get("backup", item.get("value"))})
+    return pairs
+
+
+class FilterModule:
+    def filters(self) -> dict[str, t.Callable[..., t.Any]]:
+        return {"repair_plan": repair_plan, "repair_actions": repair_actions, "repair_plan_lines": repair_plan_lines,
+                "backup_pairs": backup_pairs}
