@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Rolling rotation speed: one `rotate` run with serial 1 on the lab, against the floor that
+# run itself measured, i.e. the sum over nodes of each kubelet's restart-to-Ready time (from
+# the restart until every gate passed, `restart_to_ready_seconds` in summary.json). Target:
+# wall time <= 1.25 x that sum.
+#
+#   usage: benchmarks/rotate_bench.sh [NODES]      NODES default: cp1,kubeadm1,k3s1,nocrypto1
+#   env:   ROTATE_BENCH_KEEP=1 keeps the lab;  ROTATE_BENCH_RUNS=N repeats the rotation N times
+#
+# The CA signs on the controller (the lab's copy of the cluster CA), the way an operator with
+# the CA on the controller runs it. Prints a Markdown table (the figures docs/rotation.md quotes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=$PWD/.venv/bin:$PATH
+export ANSIBLE_COLLECTIONS_PATH=$PWD/.build/collections PYTHONPATH=$PWD/.build/collections
+export ANSIBLE_PIPELINING=1 ANSIBLE_NOCOLOR=1
+PY=${PYTHON:-python}
+NODES=${1:-cp1,kubeadm1,k3s1,nocrypto1}
+RUNS=${ROTATE_BENCH_RUNS:-1}
+PREFIX=mol-rotate-bench
+WORK=$(mktemp -d /var/tmp/kubecerts-rotate-bench.XXXXXX)
+DIR=$WORK/lab
+
+cleanup() {
+    if [[ -z ${ROTATE_BENCH_KEEP:-} ]]; then
+        $PY tests/lab/labctl.py down --lab-dir "$DIR" --prefix "$PREFIX" >/dev/null 2>&1 || true
+        rm -rf "$WORK"
+    else
+        echo "lab kept: $DIR (prefix $PREFIX)" >&2
+    fi
+}
+trap cleanup EXIT
+
+$PY tests/lab/labctl.py up --nodes "$NODES" --lab-dir "$DIR" --prefix "$PREFIX" >&2
+# Warm the SSH control sockets as an operator's earlier tasks would have.
+ansible -i "$DIR/inventory.yml" all -m ansible.builtin.ping -o >/dev/null
+
+echo "| run | nodes | wall (s) | sum restart-to-Ready (s) | ratio | rolling phase (s) | per-node overhead (s) | load avg |"
+echo "|---|---|---|---|---|---|---|---|"
+for run in $(seq 1 "$RUNS"); do
+    rm -rf "$WORK/report"
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    start=$(date +%s%N)
+    ansible-playbook -i "$DIR/inventory.yml" playbooks/rotate.yml \
+        -e rotate_all=true -e rotate_serial=1 -e "rotate_report_dir=$WORK/report" \
+        -e kubecerts_ca_host=localhost -e "kubecerts_ca_cert=$DIR/ca/ca.crt" -e "kubecerts_ca_key=$DIR/ca/ca.key" \
+        > "$WORK/rotate-$run.log" 2>&1 || { tail -30 "$WORK/rotate-$run.log" >&2; exit 1; }
+    end=$(date +%s%N)
+    $PY - "$WORK/report/summary.json" "$start" "$end" "$run" "$load" <<'EOF'
+import json, sys
+summary = json.load(open(sys.argv[1]))
+wall = (int(sys.argv[3]) - int(sys.argv[2])) / 1e9
+rows = summary["nodes"]
+floor = sum(float(r["restart_to_ready_seconds"]) for r in rows)
+rolling = sum(float(r["seconds"]) for r in rows)
+overhead = (rolling - floor) / len(rows)
+print(f"| {sys.argv[4]} | {len(rows)} | {wall:.1f} | {floor:.1f} | {wall / floor:.2f} | {rolling:.1f} | "
+      f"{overhead:.1f} | {sys.argv[5]} |")
+for r in rows:
+    print(f"|  | {r['node']} | | {float(r['restart_to_ready_seconds']):.1f} | | {float(r['seconds']):.1f} | | |",
+          file=sys.stderr)
+EOF
+done
