@@ -117,11 +117,14 @@ def compare(inventory: str, label: str, forks: int, repeat: int, workdir: str, w
     cmds = commands(inventory, forks, os.path.join(workdir, f"report-{label}"))
     names = ["ping", "audit"] + (["crypto"] if with_crypto else [])
     runs: dict[str, list[Run]] = {n: [] for n in names}
+    load_before = os.getloadavg()[0]
     for _ in range(repeat):
         for name in names:          # interleaved, so drift hits every command alike
             runs[name].append(timed(cmds[name], env, log))
     result: dict[str, t.Any] = {"label": label, "inventory": inventory, "forks": forks, "repeat": repeat,
-                                "commands": {n: " ".join(cmds[n]) for n in names}, "log": log}
+                                "commands": {n: " ".join(cmds[n]) for n in names}, "log": log,
+                                "load_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+                                "cpus": os.cpu_count()}
     for name in names:
         result[name] = {"wall_median": statistics.median(r.wall for r in runs[name]),
                         "walls": [round(r.wall, 2) for r in runs[name]],
@@ -134,13 +137,15 @@ def compare(inventory: str, label: str, forks: int, repeat: int, workdir: str, w
 
 
 def table(results: list[dict[str, t.Any]]) -> str:
-    lines = ["| inventory | hosts | forks | ping (s) | audit (s) | crypto equivalent (s) | audit / ping | crypto / audit |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| inventory | hosts | forks | ping (s) | audit (s) | crypto equivalent (s) | audit / ping "
+             "| crypto / audit | load (1 min, before/after) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         crypto = r.get("crypto", {}).get("wall_median")
         lines.append(f"| {r['label']} | {r.get('hosts', '?')} | {r['forks']} | {r['ping']['wall_median']:.2f} "
                      f"| {r['audit']['wall_median']:.2f} | {'-' if crypto is None else f'{crypto:.2f}'} "
-                     f"| {r['audit_vs_ping']:.2f} | {r.get('crypto_vs_audit', '-')} |")
+                     f"| {r['audit_vs_ping']:.2f} | {r.get('crypto_vs_audit', '-')} "
+                     f"| {r['load_1min'][0]} / {r['load_1min'][1]} |")
     return "\n".join(lines)
 
 
@@ -181,15 +186,17 @@ def main(argv: t.Sequence[str] | None = None) -> int:
                 results.append(result)
         print(table(results))
     else:
-        print("| hosts | ping wall (s) | audit wall (s) | audit / ping | ping max RSS (MiB) | audit max RSS (MiB) |")
-        print("|---|---|---|---|---|---|")
+        print("| hosts | ping wall (s) | audit wall (s) | audit / ping | ping max RSS (MiB) | audit max RSS (MiB) "
+              "| load (1 min) |")
+        print("|---|---|---|---|---|---|---|")
         for size in (int(s) for s in args.sizes.split(",")):
             with Simulation(size, args.workdir) as sim:
                 result = compare(sim.inventory, f"growth-{size}", args.forks, args.repeat, args.workdir, False)
             result["hosts"] = size
             results.append(result)
             print(f"| {size} | {result['ping']['wall_median']:.2f} | {result['audit']['wall_median']:.2f} "
-                  f"| {result['audit_vs_ping']:.2f} | {result['ping']['max_rss_mib']} | {result['audit']['max_rss_mib']} |",
+                  f"| {result['audit_vs_ping']:.2f} | {result['ping']['max_rss_mib']} | {result['audit']['max_rss_mib']} "
+                  f"| {result['load_1min'][0]} / {result['load_1min'][1]} |",
                   flush=True)
     out = args.out or os.path.join(args.workdir, f"{args.command}.json")
     with open(out, "w", encoding="utf-8") as handle:

@@ -15,11 +15,19 @@ from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import K
 _MISSING = object()
 
 
-def _hostvar(hostvars: t.Any, host: str, name: str, default: t.Any = None) -> t.Any:
-    """One variable of another host, or ``default`` when it is unset or cannot be templated
-    (an audit must not die on one host's broken inventory variable)."""
+def _vars_of(hostvars: t.Any, host: str) -> t.Any:
+    """Another host's variables. Each lookup in ``hostvars`` recomputes them, so fetch once."""
     try:
-        value = hostvars[host].get(name, _MISSING)
+        return hostvars[host]
+    except Exception:  # noqa: BLE001 - a host missing from the inventory, or broken vars
+        return {}
+
+
+def _hostvar(host_vars: t.Any, name: str, default: t.Any = None) -> t.Any:
+    """One variable, or ``default`` when it is unset or cannot be templated (an audit must
+    not die on one host's broken inventory variable)."""
+    try:
+        value = host_vars.get(name, _MISSING)
     except Exception:  # noqa: BLE001 - templating errors of a foreign host's vars
         return default
     return default if value is _MISSING or value is None else value
@@ -63,20 +71,21 @@ class ActionModule(KubecertsAction):
 
         inputs = []
         for host in dict.fromkeys(str(h) for h in hosts if h):
+            host_vars = _vars_of(hostvars, host)
             if results is not None:
                 result = results.get(host)
             else:
-                result = _hostvar(hostvars, host, args["cert_info_var"])
-            port = _hostvar(hostvars, host, "kubecerts_kubelet_port", args["kubelet_port"])
+                result = _hostvar(host_vars, args["cert_info_var"])
+            port = _hostvar(host_vars, "kubecerts_kubelet_port", args["kubelet_port"])
             try:
                 port = int(port)
             except (TypeError, ValueError):
                 raise KubecertsError(f"{host}: kubecerts_kubelet_port must be a port number, not {port!r}") from None
             inputs.append(_report.HostInput(
                 hostname=host,
-                address=str(_hostvar(hostvars, host, "ansible_host", host)),
+                address=str(_hostvar(host_vars, "ansible_host", host)),
                 port=port,
-                probe_only=_truthy(_hostvar(hostvars, host, "kubecerts_probe_only", False)),
+                probe_only=_truthy(_hostvar(host_vars, "kubecerts_probe_only", False)),
                 result=_plain(result) if isinstance(result, dict) else None,
             ))
 
