@@ -136,20 +136,11 @@ def _served_row(probe: dict[str, t.Any], now: datetime.datetime) -> dict[str, t.
                 days_remaining=(end - now).days if end else None, source="probe")
 
 
-def build_report(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), ca_source: str = "",
-                 ca_host: str | None = None, warn_days: int = 30, probe_kubelets: bool = True,
-                 probe_apiservers: bool = True, timeout: float = _probe.DEFAULT_TIMEOUT,
-                 workers: int = _probe.MAX_WORKERS, now: datetime.datetime | None = None) -> dict[str, t.Any]:
-    now = now or core.utcnow()
-    nodes = {h.hostname: node_record(h) for h in hosts}
-
-    explicit = [core.fingerprint_sha256(c) for c in cas]
-    cluster_fps, fp_source = _fleet.cluster_ca_fingerprints(nodes, explicit, ca_host)
-    if explicit:
-        fp_source = ca_source or fp_source
-    elif cluster_fps:
-        cas = _ca_from_results(nodes, cluster_fps)
-
+def _probe_all(hosts: t.Sequence[HostInput], nodes: dict[str, dict[str, t.Any]], cas: t.Sequence[t.Any],
+               probe_kubelets: bool, probe_apiservers: bool, timeout: float, workers: int,
+               now: datetime.datetime) -> list[dict[str, t.Any]]:
+    """Probes every kubelet and every distinct API server URL at once, adds the findings
+    to the nodes they concern, and returns the API server results."""
     jobs: list[t.Callable[[], dict[str, t.Any]]] = []
     kubelet_hosts: list[str] = []
     if probe_kubelets:
@@ -196,6 +187,26 @@ def build_report(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), c
                 own["message"] = f"{own['message']} (used by {path})" if path else own["message"]
                 if not any(f.get("code") == own["code"] and f.get("path") == own["path"] for f in record["findings"]):
                     record["findings"].append(own)
+    return apiservers
+
+
+def build_report(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), ca_source: str = "",
+                 ca_host: str | None = None, warn_days: int = 30, probe_kubelets: bool = True,
+                 probe_apiservers: bool = True, timeout: float = _probe.DEFAULT_TIMEOUT,
+                 workers: int = _probe.MAX_WORKERS, now: datetime.datetime | None = None) -> dict[str, t.Any]:
+    now = now or core.utcnow()
+    nodes = {h.hostname: node_record(h) for h in hosts}
+
+    explicit = [core.fingerprint_sha256(c) for c in cas]
+    cluster_fps, fp_source = _fleet.cluster_ca_fingerprints(nodes, explicit, ca_host)
+    if explicit:
+        fp_source = ca_source or fp_source
+    elif cluster_fps:
+        cas = _ca_from_results(nodes, cluster_fps)
+        if cas:
+            fp_source += " (certificate from cert_info)"
+
+    apiservers = _probe_all(hosts, nodes, cas, probe_kubelets, probe_apiservers, timeout, workers, now)
 
     fleet = _fleet.fleet_findings(nodes, cluster_fps)
     _fleet.attach(nodes, fleet)
@@ -295,6 +306,3 @@ def write_reports(report: dict[str, t.Any], directory: str, formats: t.Sequence[
         written[fmt] = path
     return written
 
-
-__all__ = ["HostInput", "build_report", "certificate_rows", "load_ca_file", "should_fail",
-           "worst_severity", "write_reports", "InputFileError"]
