@@ -67,7 +67,7 @@ seealso:
   - module: kubecerts.kubelet.kubelet_service
     description: Restarts the kubelet after a restore and checks that it is healthy.
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 """
 
 EXAMPLES = r"""

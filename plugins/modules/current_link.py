@@ -43,7 +43,7 @@ seealso:
   - module: kubecerts.kubelet.cert_restore
     description: Undoes the change from RV(backup_files).
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 """
 
 EXAMPLES = r"""

@@ -28,9 +28,11 @@ extends_documentation_fragment:
   - kubecerts.kubelet.attributes.READ_ONLY
 attributes:
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
     details: The controller half estimates the clock skew and judges every fact.
   async:
+    description: Supports being used with the C(async) keyword.
     support: none
 options:
   name:
@@ -84,7 +86,7 @@ seealso:
   - module: kubecerts.kubelet.cert_info
     description: Reports C(key_mismatch) for a certificate and key that do not form a pair.
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 """
 
 EXAMPLES = r"""

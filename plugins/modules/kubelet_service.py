@@ -30,9 +30,11 @@ extends_documentation_fragment:
   - kubecerts.kubelet.k8s_auth
 attributes:
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
     details: The controller half checks the served certificate and the Node's readiness.
   async:
+    description: Supports being used with the C(async) keyword.
     support: none
   check_mode:
     support: full
@@ -148,7 +150,7 @@ seealso:
   - module: kubecerts.kubelet.kubelet_probe
     description: The audit's probe of what a kubelet serves.
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 """
 
 EXAMPLES = r"""
@@ -279,6 +281,16 @@ unit:
   returned: success
   type: dict
   sample: {"ActiveState": "active", "SubState": "running", "MainPID": "4242", "NRestarts": "0"}
+api_status:
+  description: HTTP status of a failed API request that failed the task before the restart (for example a 403).
+  returned: failure
+  type: int
+  sample: 403
+api_reason:
+  description: The API's reason for such a failure (V(Unreachable) when it could not be reached).
+  returned: failure
+  type: str
+  sample: Forbidden
 journal:
   description: The service's last O(journal_lines) journal lines, when a gate failed or O(journal) is set.
   returned: always

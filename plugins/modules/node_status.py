@@ -91,7 +91,7 @@ seealso:
     description: Kubernetes documentation on drains, evictions and PodDisruptionBudgets.
     link: https://kubernetes.io/docs/tasks/administer-cluster/safely-drain-node/
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 """
 
 EXAMPLES = r"""
