@@ -23,7 +23,7 @@ class ActionModule(KubecertsAction):
 
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         try:
-            _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+            _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         except AnsibleActionFail as exc:
             raise KubecertsError(f"{MODULE}: {exc.message}") from None
         if args.get("name") is None and task_vars.get("kubecerts_kubelet_service"):

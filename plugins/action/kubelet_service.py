@@ -32,7 +32,7 @@ class ActionModule(KubecertsAction):
 
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         try:
-            _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+            _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         except AnsibleActionFail as exc:
             raise KubecertsError(f"{MODULE}: {exc.message}") from None
         self._defaults_from_inventory(args, task_vars)

@@ -74,8 +74,7 @@ def repair_plan(findings: t.Iterable[t.Mapping[str, t.Any]] | None,
         plan.append({
             "code": finding.get("code"), "severity": finding.get("severity"), "path": finding.get("path"),
             "message": finding.get("message"), "action": action, "fixable": action is not None,
-            "fix": ACTIONS[action] if action else HINTS.get(str(finding.get("code")),
-                                                             "no automatic fix: see the message"),
+            "fix": ACTIONS[action] if action else HINTS.get(str(finding.get("code")), "no automatic fix: see the message"),
         })
     return plan
 

@@ -301,5 +301,5 @@ def run_node_status(params: t.Mapping[str, t.Any], check_mode: bool) -> dict[str
                   last_heartbeat=ready.last_heartbeat, last_transition=ready.last_transition,
                   unschedulable=unschedulable, waited_seconds=waited)
     if state == "ready" and not ready.ready:
-        raise KubecertsError(f"{ready.detail} (waited {waited:g} s)", **{k: v for k, v in result.items()})
+        raise KubecertsError(f"{ready.detail} (waited {waited:g} s)", **result)
     return result

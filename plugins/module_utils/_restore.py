@@ -186,7 +186,7 @@ def restore(entries: t.Iterable[t.Mapping[str, t.Any]], check_mode: bool = False
         if action != UNCHANGED:
             diff_before.append(f"{step.path}: {describe(now)}")
             diff_after.append(f"{step.path}: {report[-1]['after']}")
-    changed = any(action != UNCHANGED for _, action in planned)
+    changed = any(action != UNCHANGED for _step, action in planned)
     if changed and not check_mode:
         for (step, action), item in zip(planned, report):
             item["rejected_backup"] = apply_step(step, action, keep_rejected)
