@@ -39,6 +39,7 @@ attributes:
     support: full
     details: Subject, SANs, issuer, expiry and fingerprint of each certificate before and after. Never key material.
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
     details: The signing runs in the action plugin on the controller.
 options:
@@ -56,7 +57,7 @@ seealso:
   - ref: kubecerts.kubelet.certs
     description: The role that issues for an inventory and restarts the kubelets that changed.
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 """
 
 EXAMPLES = r"""

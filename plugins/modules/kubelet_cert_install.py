@@ -60,7 +60,7 @@ seealso:
   - module: kubecerts.kubelet.kubelet_cert_sign
   - module: kubecerts.kubelet.kubelet_cert
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 """
 
 EXAMPLES = r"""

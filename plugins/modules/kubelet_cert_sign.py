@@ -14,7 +14,7 @@ description:
   - First decides whether the certificate in use (O(current_certificate)) must be reissued. It is reissued only
     when it is missing, expires within O(renew_before_days), names another identity, lacks the right extended
     key usage, covers other SANs than planned, was issued by another CA, or the node reported a key problem
-    (O(node_reasons)), or O(force) is set. Otherwise nothing is signed and RV(changed) is V(false).
+    (O(node_reasons)), or O(force) is set. Otherwise nothing is signed and the task reports no change.
   - "The policy is enforced here, whatever the CSR asks for. Client certificate: CN=C(system:node:<node_name>),
     O=C(system:nodes), key usage digitalSignature (plus keyEncipherment for RSA), extended key usage clientAuth,
     no SANs. Serving certificate: the same subject, serverAuth, SANs = the node name and host name as DNS, every
@@ -80,7 +80,7 @@ seealso:
   - module: kubecerts.kubelet.kubelet_cert_install
   - module: kubecerts.kubelet.kubelet_cert
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 """
 
 EXAMPLES = r"""

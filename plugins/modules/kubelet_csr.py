@@ -47,7 +47,7 @@ seealso:
   - ref: kubecerts.kubelet.certs
     description: The role that runs the three steps, or M(kubecerts.kubelet.kubelet_cert), for a whole inventory.
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 """
 
 EXAMPLES = r"""
