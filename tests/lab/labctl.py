@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     p_break.add_argument("--from", dest="source", help="copied-identity: the node whose pair is copied "
                          "(default: the first other worker)")
 
+    p_heal = sub.add_parser("heal", help="undo a break outside the kubelet's PKI (the operator's own fix)")
+    p_heal.add_argument("--node", required=True)
+    p_heal.add_argument("--what", required=True, choices=sorted(scenarios.HEALS))
+    p_heal.add_argument("--lab-dir", default=".lab")
     p_status = sub.add_parser("status", help="print nodes, IPs and Ready state")
     p_status.add_argument("--lab-dir", default=".lab")
     p_status.add_argument("--json", action="store_true")
@@ -47,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             lab.up(args.workers, args.lab_dir, args.prefix, only=only, wait=not args.no_wait)
         elif args.command == "down":
             lab.down(args.lab_dir, args.prefix)
+        elif args.command == "heal":
+            print(scenarios.heal(args.lab_dir, args.node, args.what))
         elif args.command == "break":
             print(scenarios.inject(args.lab_dir, args.node, args.scenario, args.source))
         else:

@@ -8,6 +8,7 @@ and returns a line naming the symptom to look for. docs/lab.md lists them with t
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import typing as t
@@ -123,7 +124,9 @@ def stale_ca(target: Target) -> str:
     new_ca = pki.new_ca(cn="kube-apiserver-serving-ca")
     write_private(os.path.join(target.lab_dir, "ca", "new-ca.crt"), pki.cert_pem(new_ca.cert), 0o644)
     write_private(os.path.join(target.lab_dir, "ca", "new-ca.key"), pki.key_pem(new_ca.key))
-    _reissue_apiserver(target, new_ca, [target.name, *pki.API_DNS], [pki.API_SERVICE_IP, target.node["ip"]],
+    # Keep the names the API certificate has now, so stale-ca stacks on loopback-only.
+    dns, ips = _apiserver_sans(target)
+    _reissue_apiserver(target, new_ca, dns, ips,
                        extra=[file("/etc/kubernetes/pki/new-ca.crt", pki.cert_pem(new_ca.cert))])
     # The operator's own kubeconfig was updated by the upgrade; only the kubelets' were not.
     bundle = pki.cert_pem(target.ca().cert) + pki.cert_pem(new_ca.cert)
@@ -136,10 +139,47 @@ def stale_ca(target: Target) -> str:
 def loopback_only(target: Target) -> str:
     """001: the API server certificate was made before the network was up (k0s)."""
     _require_control_plane(target, "loopback-only")
-    _reissue_apiserver(target, target.ca(), ["localhost", *pki.API_DNS], list(LOOPBACK_ONLY_IPS))
+    _reissue_apiserver(target, _apiserver_ca(target), ["localhost", *pki.API_DNS], list(LOOPBACK_ONLY_IPS))
     return (f"API server certificate covers only {', '.join(LOOPBACK_ONLY_IPS)}; clients of "
             f"{target.state['api_server']} fail with \"x509: certificate is valid for "
             f"{', '.join(LOOPBACK_ONLY_IPS)}, not {target.node['ip']}\"")
+
+
+def heal_apiserver_cert(target: Target) -> str:
+    """The operator's fix for 001, outside the kubelet's PKI: the API server certificate is
+    reissued for the address clients use (k0s does this once the network is up), from the
+    CA that serves it now."""
+    _require_control_plane(target, "heal apiserver-cert")
+    dns, ips = _proper_apiserver_sans(target)
+    _reissue_apiserver(target, _apiserver_ca(target), dns, ips)
+    return f"API server certificate reissued for {', '.join(dns + ips)}"
+
+
+def _proper_apiserver_sans(target: Target) -> tuple[list[str], list[str]]:
+    return [target.name, *pki.API_DNS], [pki.API_SERVICE_IP, target.node["ip"]]
+
+
+def _apiserver_sans_file(target: Target) -> str:
+    return os.path.join(target.lab_dir, "ca", "apiserver-sans.json")
+
+
+def _apiserver_sans(target: Target) -> tuple[list[str], list[str]]:
+    """The names the API server certificate carries now (as the last reissue recorded)."""
+    try:
+        with open(_apiserver_sans_file(target), encoding="utf-8") as handle:
+            recorded = json.load(handle)
+        return list(recorded["dns"]), list(recorded["ips"])
+    except (OSError, ValueError, KeyError):
+        return _proper_apiserver_sans(target)
+
+
+def _apiserver_ca(target: Target) -> pki.CA:
+    """The CA that signs the API server certificate: the new one once stale-ca ran."""
+    new_crt = os.path.join(target.lab_dir, "ca", "new-ca.crt")
+    if not os.path.exists(new_crt):
+        return target.ca()
+    with open(new_crt, "rb") as crt, open(os.path.join(target.lab_dir, "ca", "new-ca.key"), "rb") as key:
+        return pki.load_ca(crt.read(), key.read())
 
 
 def expired(target: Target) -> str:
@@ -171,6 +211,7 @@ def _reissue_apiserver(target: Target, ca: pki.CA, dns: list[str], ips: list[str
                        extra: Tree | None = None) -> None:
     key = pki.new_key("rsa")
     cert = pki.apiserver(ca, key, dns, ips)
+    write_private(_apiserver_sans_file(target), json.dumps({"dns": dns, "ips": ips}) + "\n", 0o644)
     target.push([file("/etc/kubernetes/pki/apiserver.crt", pki.cert_pem(cert)),
                  file("/etc/kubernetes/pki/apiserver.key", pki.key_pem(key), 0o600), *(extra or [])])
     target.run("systemctl restart kube-apiserver")
@@ -224,16 +265,34 @@ SCENARIOS: dict[str, tuple[str, t.Callable[..., str]]] = {
 }
 
 
-def inject(lab_dir: str, node: str, scenario: str, source: str | None = None) -> str:
+HEALS: dict[str, t.Callable[[Target], str]] = {
+    "apiserver-cert": heal_apiserver_cert,
+}
+
+
+def heal(lab_dir: str, node: str, what: str) -> str:
+    if what not in HEALS:
+        raise LabError(f"unknown heal {what!r}; choose from {', '.join(HEALS)}")
+    target = _target(lab_dir, node)
+    message = HEALS[what](target)
+    log(f"heal {what} on {node}")
+    return message
+
+
+def _target(lab_dir: str, node: str) -> Target:
     state = read_state(os.path.abspath(lab_dir))
     if not state:
         raise LabError(f"no lab in {os.path.abspath(lab_dir)} (no state.json); run labctl.py up first")
-    if scenario not in SCENARIOS:
-        raise LabError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     entry = next((n for n in state["nodes"] if n["name"] == node), None)
     if entry is None:
         raise LabError(f"no node {node!r} in this lab ({', '.join(n['name'] for n in state['nodes'])})")
-    target = Target(state, entry, LAYOUTS[entry["layout"]])
+    return Target(state, entry, LAYOUTS[entry["layout"]])
+
+
+def inject(lab_dir: str, node: str, scenario: str, source: str | None = None) -> str:
+    if scenario not in SCENARIOS:
+        raise LabError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    target = _target(lab_dir, node)
     func = SCENARIOS[scenario][1]
     message = func(target, source) if scenario == "copied-identity" else func(target)
     log(f"break {scenario} (seed {SCENARIOS[scenario][0]}) on {node}")
