@@ -76,7 +76,8 @@ def duplicate_identities(nodes: dict[str, dict[str, t.Any]]) -> list[dict[str, t
                 continue
             reported.add(frozenset(hosts))
             subject = holders[0][1].get("subject", "?")
-            places = ", ".join(f"{h}:{c.get('path')}" for h, c in holders)
+            # One file can hold both roles (a shared client/serving pair): name it once.
+            places = ", ".join(dict.fromkeys(f"{h}:{c.get('path')}" for h, c in holders))
             found.append(dict(finding(
                 "duplicate_identity", holders[0][1].get("path", ""),
                 f"the same {what} ({_short(fingerprint)}, subject {subject}) is on {len(hosts)} nodes: {places}; "

@@ -121,3 +121,18 @@ def test_malformed_entries_are_ignored(cluster_ca):
     entry["not_after"] = "garbage"
     node.result["certificates"].append(entry)
     assert _fleet.fleet_findings(fleet(node), []) == []
+
+
+def test_shared_client_and_serving_file_is_named_once(cluster_ca):
+    # Seed 003's layout: worker.pem is both the client and the serving certificate.
+    cert, _key = pkifactory.node_client(cluster_ca, "n1")
+    facts = core.describe(cert)
+
+    def record(path):
+        return {"certificates": [dict(facts, role=role, path=path) for role in ("client", "serving")]}
+
+    found = _fleet.duplicate_identities({"hand1": record("/etc/kubernetes/ssl/worker.pem"),
+                                         "n1": record("/var/lib/kubelet/pki/kubelet-client-current.pem")})
+    message = found[0]["message"]
+    assert message.count("hand1:/etc/kubernetes/ssl/worker.pem") == 1
+    assert message.count("n1:/var/lib/kubelet/pki/kubelet-client-current.pem") == 1
