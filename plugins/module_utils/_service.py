@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import time
 import typing as t
@@ -207,10 +206,6 @@ def serving_fingerprint(path: str) -> str | None:
         if der:
             return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
     raise InputFileError(path, "holds no PEM certificate")
-
-
-def which(program: str) -> bool:
-    return shutil.which(program) is not None
 
 
 def _resolve_serving_cert(params: t.Mapping[str, t.Any]) -> str | None:
