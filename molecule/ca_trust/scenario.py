@@ -126,8 +126,8 @@ def playbook(lab: Lab, name: str, *extra: str, expect_ok: bool = True) -> dict[s
            os.path.join(REPO, "playbooks", name), *extra]
     started = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
-    log = os.path.join(lab.work, f"{len(os.listdir(lab.work)):02d}-{name}-{'-'.join(extra)[:60]}.log")
-    log = re.sub(r"[^\w./-]", "_", log)
+    label = re.sub(r"[^\w.=-]+", "_", f"{len(os.listdir(lab.work)):02d}-{name}-{'-'.join(extra)}")[:90]
+    log = os.path.join(lab.work, label + ".log")
     with open(log, "w", encoding="utf-8") as handle:
         handle.write(proc.stdout + proc.stderr)
     recap = {m.group(1): {"changed": int(m.group(2)), "unreachable": int(m.group(3)), "failed": int(m.group(4))}
