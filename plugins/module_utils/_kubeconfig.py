@@ -333,22 +333,7 @@ def run_kubeconfig_ca(params: t.Mapping[str, t.Any], check_mode: bool,
     for ref in selected:
         where = f'{path}: cluster "{ref.name}"'
         insecure = ref.data.get("insecure-skip-tls-verify") is True
-        if ref.data_value is not None:
-            source, ca_file = DATA_KEY, None
-            try:
-                current = current_data_bundle(ref, path)
-            except InputFileError:
-                if state != "exact":
-                    raise
-                warnings.append(f"{where}: the existing {DATA_KEY} does not parse; replacing it")
-                current = []
-        elif ref.file_value is not None:
-            source, ca_file = FILE_KEY, referenced_file(ref, path)
-            if not os.path.exists(ca_file):
-                raise InputFileError(ca_file, f'is referenced by {path} (cluster "{ref.name}") but does not exist')
-            current = bundle.parse_bundle(read_bounded(ca_file), ca_file)
-        else:
-            source, ca_file, current = DATA_KEY, None, []
+        source, ca_file, current = _current_bundle(ref, path, state, warnings)
 
         if state == "absent" and not current:
             after = []
@@ -362,16 +347,7 @@ def run_kubeconfig_ca(params: t.Mapping[str, t.Any], check_mode: bool,
 
         check = ServerCheck("skipped", "the CA bundle does not change")
         if changed and params.get("verify_server", True) and not insecure:
-            timeout = params.get("verify_timeout") or DEFAULT_VERIFY_TIMEOUT
-            server, name = ref.data.get("server"), ref.data.get("tls-server-name")
-            check = probe(server, bundle.render_bundle(after), name, timeout)
-            before = probe(server, bundle.render_bundle(current), name, timeout) \
-                if check.status == "rejected" and current else None
-            if before is None and check.status == "rejected":
-                before = ServerCheck("rejected", "no CA before")
-            warning = judge_server(check, before, state, where)
-            if warning:
-                warnings.append(warning)
+            check = _verify(ref, current, after, state, params.get("verify_timeout"), probe, where, warnings)
 
         if changed and ca_file is not None:
             key = os.path.realpath(ca_file)
@@ -417,6 +393,43 @@ def run_kubeconfig_ca(params: t.Mapping[str, t.Any], check_mode: bool,
         "warnings": warnings,
         "_ca_certs": seen_certs,
     }
+
+
+def _current_bundle(ref: ClusterRef, path: str, state: str,
+                    warnings: list[str]) -> tuple[str, str | None, list[bundle.CaEntry]]:
+    """Where the cluster's CA lives (data, a referenced file, or nowhere) and what it holds."""
+    if ref.data_value is not None:
+        try:
+            return DATA_KEY, None, current_data_bundle(ref, path)
+        except InputFileError:
+            if state != "exact":
+                raise
+            warnings.append(f'{path}: cluster "{ref.name}": the existing {DATA_KEY} does not parse; replacing it')
+            return DATA_KEY, None, []
+    if ref.file_value is not None:
+        ca_file = referenced_file(ref, path)
+        if not os.path.exists(ca_file):
+            raise InputFileError(ca_file, f'is referenced by {path} (cluster "{ref.name}") but does not exist')
+        return FILE_KEY, ca_file, bundle.parse_bundle(read_bounded(ca_file), ca_file)
+    return DATA_KEY, None, []
+
+
+def _verify(ref: ClusterRef, current: list[bundle.CaEntry], after: list[bundle.CaEntry], state: str,
+            timeout: float | None, probe: t.Callable[..., ServerCheck], where: str,
+            warnings: list[str]) -> ServerCheck:
+    """Probes the server with the new bundle (and, when that fails, with the old one, to tell
+    "this change breaks it" from "it was broken already"). Raises UnsafeChange to refuse."""
+    timeout = timeout or DEFAULT_VERIFY_TIMEOUT
+    server, name = ref.data.get("server"), ref.data.get("tls-server-name")
+    check = probe(server, bundle.render_bundle(after), name, timeout)
+    before = None
+    if check.status == "rejected":
+        before = probe(server, bundle.render_bundle(current), name, timeout) if current \
+            else ServerCheck("rejected", "no CA before")
+    warning = judge_server(check, before, state, where)
+    if warning:
+        warnings.append(warning)
+    return check
 
 
 def _union(groups: t.Iterable[list[str]]) -> list[str]:
