@@ -36,12 +36,14 @@ def host_vars(node: dict[str, t.Any], lab_dir: str) -> dict[str, t.Any]:
         "lab_paths": paths,
     }
     if node["profile"] == "custom":
-        # A custom layout has no defaults to fall back on: name every path.
+        # A custom layout has no defaults to fall back on: name the client pair and the
+        # files that reference the rest. The serving pair is left to the kubelet's own
+        # --tls-cert-file flag, as on a real hand-built node: a repair that gives the
+        # serving certificate files of its own repoints that flag, and a path pinned
+        # here would go stale.
         hv.update({
             "kubecerts_client_cert": paths["client_cert"],
             "kubecerts_client_key": paths["client_key"],
-            "kubecerts_serving_cert": paths["serving_cert"],
-            "kubecerts_serving_key": paths["serving_key"],
             "kubecerts_kubelet_kubeconfig": paths["kubeconfig"],
             "kubecerts_kubelet_config": paths["config"],
             "kubecerts_node_ca_cert": paths["ca_cert"],
