@@ -46,7 +46,7 @@ options:
 seealso:
   - module: kubecerts.kubelet.kubeconfig_ca
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 """
 
 EXAMPLES = r"""

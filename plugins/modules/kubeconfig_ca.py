@@ -78,7 +78,7 @@ seealso:
     description: The upstream procedure that the C(rotate_ca) playbook follows.
     link: https://kubernetes.io/docs/tasks/tls/manual-rotation-of-ca-certificates/
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 """
 
 EXAMPLES = r"""
