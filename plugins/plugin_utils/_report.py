@@ -305,4 +305,3 @@ def write_reports(report: dict[str, t.Any], directory: str, formats: t.Sequence[
         _io.atomic_write(path, render(report).encode("utf-8"), mode=0o644)
         written[fmt] = path
     return written
-
