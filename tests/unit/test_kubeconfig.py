@@ -464,3 +464,12 @@ def test_probe_checks_host_name(tmp_path, cas, server_for):
     wrong = kc.probe_server(server.url, pem(cas["old"]), tls_server_name="api.elsewhere", timeout=2)
     assert ok.status == "verified"
     assert wrong.status == "rejected" and "api.elsewhere" in wrong.message
+
+
+def test_flow_mapping_in_yaml_gets_a_member(tmp_path, cas):
+    text = "clusters:\n- {name: a, cluster: {server: 'https://127.0.0.1:1'}}  # flow style\nusers: []\n"
+    path = pkifactory.write(str(tmp_path / "k"), text.encode())
+    run(path, pem(cas["new"]), probe=unreachable)
+    after = read(path)
+    assert after == text.replace("{server:", f'{{"{kc.DATA_KEY}": "{b64(cas["new"])}", server:')
+    assert ca_fps(cluster(path, "a")[kc.DATA_KEY]) == [fp(cas["new"])]
