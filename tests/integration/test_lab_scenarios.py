@@ -28,7 +28,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 
 from lablib import lab as lablab  # noqa: E402
 
-PREFIX = "kclt"
+# LAB_PREFIX_BASE keeps a second checkout's test labs apart from this one's.
+PREFIX = os.environ.get("LAB_PREFIX_BASE", "kcl") + "t"
 SYMPTOM_TIMEOUT = 90.0
 # Per-node scenarios and the node each one breaks (the workers of `up --workers 5`).
 PER_NODE = {"kubeadm1": "no-ip-san", "nocrypto1": "csr-pending", "k3s1": "missing-key",
