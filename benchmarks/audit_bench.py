@@ -118,7 +118,7 @@ def compare(inventory: str, label: str, forks: int, repeat: int, workdir: str, w
     names = ["ping", "audit"] + (["crypto"] if with_crypto else [])
     runs: dict[str, list[Run]] = {n: [] for n in names}
     load_before = os.getloadavg()[0]
-    for _ in range(repeat):
+    for dummy in range(repeat):
         for name in names:          # interleaved, so drift hits every command alike
             runs[name].append(timed(cmds[name], env, log))
     result: dict[str, t.Any] = {"label": label, "inventory": inventory, "forks": forks, "repeat": repeat,
@@ -150,7 +150,7 @@ def table(results: list[dict[str, t.Any]]) -> str:
 
 
 def main(argv: t.Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     cmp_cmd = sub.add_parser("compare")
     where = cmp_cmd.add_mutually_exclusive_group(required=True)

@@ -48,7 +48,7 @@ NOW = pkifactory.NOW
 
 def _free_ports(count: int) -> list[int]:
     socks, ports = [], []
-    for _ in range(count):
+    for dummy in range(count):
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         socks.append(sock)
@@ -217,7 +217,7 @@ def serve(directory: str) -> None:
 
 
 def main(argv: t.Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     make_cmd = sub.add_parser("make")
     make_cmd.add_argument("--dir", required=True)

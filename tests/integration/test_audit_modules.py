@@ -54,8 +54,8 @@ def test_kubelet_probe_targets(ca, tmp_path):
 
 
 def test_kubelet_probe_rejects_a_bad_url(tmp_path):
-    result = adhoc("kubecerts.kubelet.kubelet_probe", {"apiservers": ["ftp://x"], "host": "127.0.0.1",
-                                                        "port": closed_port()}, tmp_path)
+    args = {"apiservers": ["ftp://x"], "host": "127.0.0.1", "port": closed_port()}
+    result = adhoc("kubecerts.kubelet.kubelet_probe", args, tmp_path)
     assert result["failed"] is True and "ftp://x" in result["msg"]
 
 
@@ -77,8 +77,8 @@ def test_audit_report_with_results_and_check_mode(ca, tmp_path):
 def test_audit_report_refuses_a_bad_ca_file(tmp_path):
     bad = tmp_path / "ca.crt"
     bad.write_text("not a certificate")
-    result = adhoc("kubecerts.kubelet.audit_report", {"results": {}, "hosts": [], "ca_cert": str(bad),
-                                                       "report_dir": str(tmp_path / "out")}, tmp_path)
+    args = {"results": {}, "hosts": [], "ca_cert": str(bad), "report_dir": str(tmp_path / "out")}
+    result = adhoc("kubecerts.kubelet.audit_report", args, tmp_path)
     assert result["failed"] is True and str(bad) in result["msg"]
 
 

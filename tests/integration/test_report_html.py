@@ -92,17 +92,17 @@ class DevTools:
 def report_file(tmp_path_factory) -> str:
     ca = pkifactory.make_ca("kubernetes")
     short = pkifactory.make_ca("short-lived", days=200)
+    expiring = pkifactory.node_client(ca, "kubeadm1", not_before=pkifactory.NOW - 350 * pkifactory.DAY, days=365)
+    expired = pkifactory.node_client(ca, "k3s1", not_before=pkifactory.NOW - 400 * pkifactory.DAY, days=365)
+    client_path = "/var/lib/kubelet/pki/kubelet-client-current.pem"
     nodes = [
         node_result("cp1", ca),
-        node_result("kubeadm1", ca, client=pkifactory.node_client(ca, "kubeadm1", not_before=pkifactory.NOW - 350 * pkifactory.DAY,
-                                                                    days=365),
-                    findings=[{"code": "expiring_soon", "severity": "warning", "path": "/var/lib/kubelet/pki/kubelet-client-current.pem",
-                               "message": "client certificate expires in 14 days; renew it"}]),
+        node_result("kubeadm1", ca, client=expiring, findings=[
+            {"code": "expiring_soon", "severity": "warning", "path": client_path,
+             "message": "client certificate expires in 14 days; renew it"}]),
         node_result("hand1", short),
-        node_result("k3s1", ca, client=pkifactory.node_client(ca, "k3s1", not_before=pkifactory.NOW - 400 * pkifactory.DAY,
-                                                               days=365),
-                    findings=[{"code": "expired", "severity": "critical", "path": "/var/lib/kubelet/pki/kubelet-client-current.pem",
-                               "message": "client certificate expired"}]),
+        node_result("k3s1", ca, client=expired, findings=[
+            {"code": "expired", "severity": "critical", "path": client_path, "message": "client certificate expired"}]),
     ]
     hosts = [HostInput(n.name, "127.0.0.1", 1, False, n.result) for n in nodes]
     hosts.append(HostInput("talos1", "127.0.0.1", 1, True, None))

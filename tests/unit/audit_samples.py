@@ -82,7 +82,7 @@ class TLSServer:
     def _serve(self) -> None:
         while not self._stop.is_set():
             try:
-                conn, _ = self.sock.accept()
+                conn = self.sock.accept()[0]
             except (socket.timeout, OSError):
                 continue
             conn.settimeout(2)

@@ -83,7 +83,7 @@ def test_trust_is_not_judged_without_a_ca(other_ca):
 
 def test_stale_cert_needs_a_restart(cluster_ca, good_serving):
     cert, key = good_serving
-    renewed, _ = pkifactory.node_serving(cluster_ca, "node1", ips=["127.0.0.1"])
+    renewed = pkifactory.node_serving(cluster_ca, "node1", ips=["127.0.0.1"])[0]
     disk = [_probe.DiskCert("/var/lib/kubelet/pki/kubelet.crt", core.fingerprint_sha256(renewed))]
     with TLSServer([cert], key) as server:
         result = _probe.probe_kubelet(target(server.port, disk), [cluster_ca.cert], 3)
@@ -96,8 +96,8 @@ def test_stale_cert_needs_a_restart(cluster_ca, good_serving):
 def test_chain_with_intermediate_is_trusted(cluster_ca):
     # A served chain: leaf signed by an intermediate that the root signed.
     inter_key = pkifactory.new_key()
-    inter_cert, _ = pkifactory.make_leaf(cluster_ca, "kubelet-intermediate", orgs=(), client=False,
-                                         key=inter_key)
+    inter_cert = pkifactory.make_leaf(cluster_ca, "kubelet-intermediate", orgs=(), client=False,
+                                      key=inter_key)[0]
     # make_leaf builds non-CA certificates; for chains_to the signature path is what matters.
     leaf, leaf_key = pkifactory.node_serving(pkifactory.CA(inter_cert, inter_key), "node1", ips=["127.0.0.1"])
     served = _probe.Served([leaf, inter_cert])
@@ -136,7 +136,7 @@ def test_unresolvable_name_is_a_finding():
 
 def test_probes_run_concurrently_within_the_timeout():
     with SilentServer() as server:
-        jobs = [lambda: _probe.probe_kubelet(target(server.port), [], 1.0) for _ in range(12)]
+        jobs = [lambda: _probe.probe_kubelet(target(server.port), [], 1.0) for dummy in range(12)]
         start = time.monotonic()
         results = _probe.run_concurrently(jobs, workers=12)
         elapsed = time.monotonic() - start
