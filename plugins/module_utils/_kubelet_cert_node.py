@@ -199,6 +199,7 @@ def request(params: t.Mapping[str, t.Any], check_mode: bool) -> dict[str, t.Any]
                  "ip_addresses": ident.ip_addresses, "ip_source": ident.ip_source},
         "layout": _layout_result(layout),
         "requests": requests,
+        "extra_sans": list(params.get("extra_sans") or []),
         "pending_keys": [path for path, _key in to_write],
     }
 

@@ -41,14 +41,25 @@ options:
   node_name:
     description:
       - The node the certificate is for. The CSR's CN must be C(system:node:<node_name>).
+      - Required unless O(requests) is given.
     type: str
-    required: true
   kind:
     description:
       - V(client) for the kubelet's client certificate, V(serving) for its TLS serving certificate.
+      - Required with O(node_name).
     type: str
-    required: true
     choices: [client, serving]
+  requests:
+    description:
+      - Sign for many nodes in one run, loading the CA once (run it with C(run_once) and C(delegate_to) the CA host).
+      - A mapping of inventory host to its registered M(kubecerts.kubelet.kubelet_csr) result, which stands for one
+        item per kind; or a list of such results (each optionally with a C(host) key) or of single items with the
+        keys C(node_name), C(kind), C(csr), C(hostname), C(ip_addresses), C(current_certificate), C(node_reasons),
+        C(extra_sans) and optionally C(host).
+      - The other options apply to every item. A refusal fails only its own item (RV(results[].failed),
+        RV(results[].msg)); the task itself fails only when the CA cannot be used.
+      - Mutually exclusive with O(node_name).
+    type: raw
   csr:
     description:
       - The PEM CSR made on the node (RV(kubecerts.kubelet.kubelet_csr#module:requests.client.csr)).
@@ -100,22 +111,42 @@ EXAMPLES = r"""
   loop: "{{ kubelet_requests.requests | dict2items }}"
   delegate_to: "{{ kubecerts_ca_host }}"
   register: kubelet_signed
+
+- name: Sign for every node of the play in one run on the CA host
+  kubecerts.kubelet.kubelet_cert_sign:
+    ca_cert_path: /etc/kubernetes/pki/ca.crt
+    ca_key_path: /etc/kubernetes/pki/ca.key
+    requests: >-
+      {{ dict(ansible_play_batch | zip(ansible_play_batch | map('extract', hostvars, 'kubelet_requests'))) }}
+  run_once: true
+  delegate_to: "{{ kubecerts_ca_host }}"
+  register: kubelet_signed_all
 """
 
 RETURN = r"""
+results:
+  description: With O(requests), one entry per item, each with the keys below plus C(host), and C(failed) and
+    C(msg) when the policy refused that item.
+  returned: when O(requests) is given
+  type: list
+  elements: dict
+  sample: [{host: worker-1, node_name: worker-1, kind: serving, issued: true, changed: true,
+            reasons: [{code: san_drift, message: "SANs lack 10.88.0.12"}], certificate: "-----BEGIN CERTIFICATE-----\n..."},
+           {host: worker-2, node_name: worker-2, kind: client, failed: true,
+            msg: "client CSR of worker-2: subject CN is system:node:worker-3, not system:node:worker-2 (the target node)"}]
 kind:
   description: The kind of certificate.
-  returned: success
+  returned: without O(requests)
   type: str
   sample: serving
 node_name:
   description: The node it is for.
-  returned: success
+  returned: without O(requests)
   type: str
   sample: worker-1
 issued:
   description: Whether a certificate was signed (never in check mode).
-  returned: success
+  returned: without O(requests)
   type: bool
   sample: true
 reasons:
@@ -124,7 +155,7 @@ reasons:
     V(missing), V(unreadable), V(expired), V(expiring), V(identity), V(usage), V(san_drift), V(issuer), V(force),
     and the node's V(key_missing), V(key_unreadable), V(key_mismatch), V(key_foreign), V(key_weak),
     V(key_regenerate), V(shared_pair).
-  returned: success
+  returned: without O(requests)
   type: list
   elements: dict
   contains:
@@ -141,20 +172,20 @@ reasons:
   sample: [{code: san_drift, message: "SANs lack 10.88.0.12"}]
 certificate:
   description: The signed PEM certificate, or V(null) when nothing was signed.
-  returned: success
+  returned: without O(requests)
   type: str
   sample: "-----BEGIN CERTIFICATE-----\nMIIC...\n-----END CERTIFICATE-----\n"
 before:
   description: Subject, issuer, serial, validity, SANs, usage, key type and fingerprints of the certificate in use,
     or V(null) when there is none.
-  returned: success
+  returned: without O(requests)
   type: dict
   sample: {subject: "CN=worker-1@1700000000", issuer: "CN=worker-1-ca@1700000000", dns_names: [worker-1],
            ip_addresses: [], not_after: "2025-11-14T10:00:00Z", fingerprint_sha256: "AB:..."}
 after:
   description: The same facts of the new certificate (in check mode, the planned subject, issuer, expiry, SANs
     and usage), or V(null) when nothing is reissued.
-  returned: success
+  returned: without O(requests)
   type: dict
   sample: {subject: "CN=system:node:worker-1,O=system:nodes", issuer: CN=kubernetes, dns_names: [worker-1],
            ip_addresses: [10.88.0.12], not_after: "2026-11-14T10:00:00Z", fingerprint_sha256: "CD:..."}
@@ -168,6 +199,15 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import r
 
 def work(module: AnsibleModule) -> dict:
     ca = issue.load_ca(module.params)
+    if module.params["requests"] is not None:
+        results = issue.sign_many(ca, module.params, issue.batch_items(module.params["requests"]), module.check_mode)
+        for item in results:
+            for warning in item.pop("warnings"):
+                module.warn(f"{item['node_name']} {item['kind']}: {warning}")
+        out = {"changed": any(r["changed"] for r in results), "results": results}
+        if module._diff:
+            out["diff"] = issue.diff_of([{**r, "kind": f"{r['host'] or r['node_name']} {r['kind']}"} for r in results])
+        return out
     result = issue.sign_one(ca, module.params, module.check_mode)
     for warning in result.pop("warnings"):
         module.warn(warning)
@@ -177,7 +217,11 @@ def work(module: AnsibleModule) -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec={**issue.SIGN_ARGUMENT_SPEC, **issue.REQUEST_FIELDS_SPEC},
+    module = AnsibleModule(argument_spec={**issue.SIGN_ARGUMENT_SPEC, **issue.REQUEST_FIELDS_SPEC,
+                                          "requests": {"type": "raw"}},
+                           required_one_of=[("requests", "node_name")],
+                           mutually_exclusive=[("requests", "node_name")],
+                           required_by={"node_name": "kind"},
                            supports_check_mode=True)
     run_module(module, work)
 

@@ -220,6 +220,13 @@ requests:
           returned: success
           type: dict
           sample: {style: split, cert_path: /etc/kubernetes/ssl/worker.pem, key_path: /etc/kubernetes/ssl/worker-key.pem}
+extra_sans:
+  description: O(extra_sans) as given, so that a batch signer (M(kubecerts.kubelet.kubelet_cert_sign) with
+    O(kubecerts.kubelet.kubelet_cert_sign#module:requests)) can take each node's own extras from this result.
+  returned: success
+  type: list
+  elements: str
+  sample: ["DNS:worker-1.nodes.example.com"]
 pending_keys:
   description: The pending key files this run wrote.
   returned: success

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import reissue, signing
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import SigningRefused
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError, SigningRefused
 
 SIGN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "ca_cert_path": {"type": "path", "required": True},
@@ -22,8 +22,8 @@ SIGN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 }
 
 REQUEST_FIELDS_SPEC: dict[str, dict[str, t.Any]] = {
-    "node_name": {"type": "str", "required": True},
-    "kind": {"type": "str", "required": True, "choices": list(signing.KINDS)},
+    "node_name": {"type": "str"},
+    "kind": {"type": "str", "choices": list(signing.KINDS)},
     "csr": {"type": "str"},
     "hostname": {"type": "str"},
     "ip_addresses": {"type": "list", "elements": "str", "default": []},
@@ -94,3 +94,57 @@ def diff_of(results: t.Iterable[dict[str, t.Any]]) -> dict[str, t.Any]:
         before[item["kind"]] = item.get("before")
         after[item["kind"]] = item.get("after") if item.get("changed") else item.get("before")
     return {"before": before, "after": after}
+
+
+# Per-node fields a batch item may carry; everything else comes from the module's options.
+BATCH_ITEM_FIELDS = ("node_name", "kind", "csr", "hostname", "ip_addresses", "current_certificate",
+                     "node_reasons", "extra_sans")
+
+
+def batch_items(requests: t.Any) -> list[dict[str, t.Any]]:
+    """Flattens ``requests``: a mapping of inventory host to its kubelet_csr result, or a
+    list whose entries are either one item (``node_name``, ``kind``, ...) or a whole
+    kubelet_csr result (``node_name``, ``node``, ``requests``, ``extra_sans``) with an
+    optional ``host``; a kubelet_csr result becomes one item per kind."""
+    if isinstance(requests, dict):
+        requests = [{**(value if isinstance(value, dict) else {"_bad": value}), "host": host}
+                    for host, value in requests.items()]
+    if not isinstance(requests, list):
+        raise SigningRefused("requests must be a list, or a mapping of host to kubelet_csr result")
+    items: list[dict[str, t.Any]] = []
+    for index, entry in enumerate(requests):
+        if not isinstance(entry, dict):
+            raise SigningRefused(f"requests[{index}] is not a mapping")
+        host = entry.get("host")
+        if isinstance(entry.get("requests"), dict):
+            node = entry.get("node") or {}
+            for kind, request in entry["requests"].items():
+                items.append({"host": host, "node_name": entry.get("node_name"), "kind": kind,
+                              "csr": request.get("csr"), "hostname": node.get("hostname"),
+                              "ip_addresses": node.get("ip_addresses") or [],
+                              "current_certificate": request.get("current_certificate"),
+                              "node_reasons": request.get("node_reasons") or [],
+                              "extra_sans": entry.get("extra_sans")})
+        else:
+            items.append({"host": host, **{k: entry.get(k) for k in BATCH_ITEM_FIELDS}})
+    return items
+
+
+def sign_many(ca: signing.CertificateAuthority, options: t.Mapping[str, t.Any],
+              items: t.Sequence[t.Mapping[str, t.Any]], check_mode: bool) -> list[dict[str, t.Any]]:
+    """Signs a batch with one CA load. A refusal fails its own item (``failed``, ``msg``)
+    and not the others, so one bad node does not stop a fleet."""
+    results = []
+    for item in items:
+        params = {**options, **{k: v for k, v in item.items() if v is not None and k != "host"}}
+        try:
+            if not params.get("node_name") or params.get("kind") not in signing.KINDS:
+                raise SigningRefused("a request needs node_name and kind (client or serving)")
+            result = sign_one(ca, params, check_mode)
+        except KubecertsError as exc:
+            result = {"kind": params.get("kind"), "node_name": params.get("node_name"), "changed": False,
+                      "issued": False, "reasons": [], "certificate": None, "before": None, "after": None,
+                      "warnings": [], "failed": True, "msg": str(exc)}
+        result["host"] = item.get("host")
+        results.append(result)
+    return results
