@@ -406,3 +406,33 @@ def test_errors_are_one_line_and_name_no_key(node, cluster_ca, ca):
         node_side.install({**nodefactory.kubeadm_params(node),
                            "certificates": {"client": pkifactory.cert_pem(cert).decode()}}, False)
     assert "\n" not in str(caught.value) and "PRIVATE" not in str(caught.value)
+
+
+# ---------------------------------------------------------------- batch signing (one CA load per fleet)
+
+def test_batch_signing_isolates_a_refused_node(node, cluster_ca, ca):
+    nodefactory.kubeadm(node, cluster_ca, serving="selfsign")
+    req = node_side.request(nodefactory.kubeadm_params(node), False)
+    forged = dict(req, node_name="worker-2")          # its CSRs name worker-1
+    items = issue.batch_items({"worker-1": req, "worker-2": forged})
+    assert [(i["host"], i["kind"]) for i in items] == [("worker-1", "client"), ("worker-1", "serving"),
+                                                        ("worker-2", "client"), ("worker-2", "serving")]
+    results = issue.sign_many(ca, {"renew_before_days": 30, "validity_days": 365}, items, False)
+    good = [r for r in results if r["host"] == "worker-1"]
+    bad = [r for r in results if r["host"] == "worker-2"]
+    assert [r.get("failed", False) for r in good] == [False, False] and good[1]["issued"]
+    assert len(bad) == 2 and all(r["failed"] and "not system:node:worker-2" in r["msg"] for r in bad)
+    certs = {r["kind"]: r["certificate"] for r in good if r["certificate"]}
+    assert node_side.install({**nodefactory.kubeadm_params(node), "certificates": certs}, False)["changed"]
+
+
+def test_batch_items_take_single_items_and_refuse_junk(ca):
+    items = issue.batch_items([{"host": "h", "node_name": "n1", "kind": "client"}])
+    assert items == [{"host": "h", "node_name": "n1", "kind": "client", "csr": None, "hostname": None,
+                      "ip_addresses": None, "current_certificate": None, "node_reasons": None, "extra_sans": None}]
+    with pytest.raises(SigningRefused, match="requests must be a list"):
+        issue.batch_items("nope")
+    with pytest.raises(SigningRefused, match=r"requests\[0\] is not a mapping"):
+        issue.batch_items(["nope"])
+    missing = issue.sign_many(ca, {}, [{"host": "h", "node_name": None, "kind": "client"}], True)
+    assert missing[0]["failed"] and "needs node_name and kind" in missing[0]["msg"]
