@@ -14,16 +14,18 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pkifactory  # noqa: E402
 from audit_samples import TLSServer, closed_port, node_result  # noqa: E402
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core  # noqa: E402
+from ansible_json import json_callback_env  # noqa: E402
 
 
 def adhoc(module: str, args: dict, tmp_path, check: bool = False) -> dict:
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / ".ansible-tmp"))
+    env = dict(os.environ, **json_callback_env(), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / ".ansible-tmp"))
     argv = ["ansible", "localhost", "-c", "local", "-m", module, "-a", json.dumps(args)] + (["--check"] if check else [])
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
     data = json.loads(proc.stdout)

@@ -18,6 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import sample_pki  # noqa: E402
+from ansible_json import json_callback_env  # noqa: E402
 
 
 def ansible_env(json_output: bool = False) -> dict[str, str]:
@@ -26,7 +27,7 @@ def ansible_env(json_output: bool = False) -> dict[str, str]:
                ANSIBLE_HOST_KEY_CHECKING="0", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
                PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + env.get("PATH", ""))
     if json_output:
-        env.update(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
+        env.update(json_callback_env())
     return env
 
 
