@@ -164,22 +164,32 @@ def resolve(options: t.Mapping[str, t.Any]) -> Layout:
     elif _is_dated(serving_cert, SERVING):
         serving = Target(SERVING, DATED, str(serving_cert), str(serving_cert))
     else:
-        if not serving_cert or not serving_key:
-            raise InputFileError("serving_cert_path", f"profile {name} has no serving certificate path; "
-                                                      "set serving_cert_path and serving_key_path")
+        explicit = bool(options.get("serving_cert_path"))
+        tls_cert, tls_key = flag("tls-cert-file"), flag("tls-private-key-file")
+        if not explicit and tls_cert and (tls_key or client.style == SPLIT and _same(tls_cert, client.cert_path)):
+            # The kubelet's own flags name the pair it serves with.
+            serving_cert, serving_key = tls_cert, tls_key or ""
+        elif not explicit and not serving_cert:
+            config = _kubelet_config_values(kubelet_config)
+            if config.get("tlsCertFile") and config.get("tlsPrivateKeyFile"):
+                serving_cert, serving_key = str(config["tlsCertFile"]), str(config["tlsPrivateKeyFile"])
         # Hand-built nodes point --tls-cert-file at the client pair; a kubelet certificate
         # cannot be both (different usages and SANs), so serving gets a pair of its own.
-        tls_cert = flag("tls-cert-file")
-        if not options.get("serving_cert_path") and tls_cert and client.style == SPLIT and \
-                _same(tls_cert, client.cert_path):
+        if client.style == SPLIT and (_same(serving_cert, client.cert_path) or _same(serving_key, client.key_path)):
             serving_cert, serving_key = _split_serving_beside(client.cert_path, client.key_path)
-        elif not options.get("serving_cert_path") and tls_cert and flag("tls-private-key-file"):
-            serving_cert, serving_key = tls_cert, str(flag("tls-private-key-file"))
-        if _same(serving_cert, client.cert_path) or _same(serving_key, client.key_path):
-            serving_cert, serving_key = _split_serving_beside(client.cert_path, client.key_path)
+        if not serving_cert or not serving_key:
+            raise InputFileError("serving_cert_path", f"profile {name} has no serving certificate path and the "
+                                                      "kubelet's flags name none; set serving_cert_path and "
+                                                      "serving_key_path")
         serving = Target(SERVING, SPLIT, str(serving_cert), str(serving_key))
 
     return Layout(name, client, serving, kubeconfig, kubelet_config, flags, services)
+
+
+def _kubelet_config_values(path: str | None) -> dict[str, t.Any]:
+    if not path or not os.path.isfile(path):
+        return {}
+    return refs.config_values(read_bounded(path).decode("utf-8", "replace"), path)
 
 
 def _same(a: str | None, b: str | None) -> bool:

@@ -436,3 +436,25 @@ def test_batch_items_take_single_items_and_refuse_junk(ca):
         issue.batch_items(["nope"])
     missing = issue.sign_many(ca, {}, [{"host": "h", "node_name": None, "kind": "client"}], True)
     assert missing[0]["failed"] and "needs node_name and kind" in missing[0]["msg"]
+
+
+def test_custom_profile_takes_the_serving_pair_from_the_kubelet_flags(node, cluster_ca, ca):
+    """The lab's hand1: profile custom, client paths given, serving named only by --tls-cert-file."""
+    nodefactory.handbuilt(node, cluster_ca)
+    ssl = node.path("/etc/kubernetes/ssl")
+    params = {"profile": "custom", "client_cert_path": f"{ssl}/worker.pem", "client_key_path": f"{ssl}/worker-key.pem",
+              "kubeconfig_path": node.path("/etc/kubernetes/worker-kubeconfig.yaml"),
+              "kubelet_config_path": node.path("/etc/kubernetes/kubelet-config.yaml")}
+    req, signed, installed = run(params, ca)
+    assert req["layout"]["serving"]["cert_path"] == f"{ssl}/worker-serving.pem"
+    assert "shared_pair" in codes(signed, "serving")
+    _, signed, installed = run(params, ca)
+    assert installed["changed"] is False and signed["serving"]["reasons"] == []
+
+
+def test_custom_profile_without_any_serving_reference_is_refused(node, cluster_ca):
+    nodefactory.k3s(node, cluster_ca)
+    agent = node.path("/var/lib/rancher/k3s/agent")
+    with pytest.raises(InputFileError, match="serving_cert_path: profile custom has no serving certificate path"):
+        node_side.request({"profile": "custom", "client_cert_path": f"{agent}/client-kubelet.crt",
+                           "client_key_path": f"{agent}/client-kubelet.key"}, True)
