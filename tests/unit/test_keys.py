@@ -205,3 +205,16 @@ def test_whole_issuance_on_the_openssl_path(tmp_path, monkeypatch, cluster_ca):
     cert = x509.load_pem_x509_certificate(data)
     key = serialization.load_pem_private_key(data[data.index(b"-----BEGIN PRIVATE KEY"):], None)
     assert spki(cert) == spki(key) and cert.subject.rfc4514_string().startswith("CN=system:node:worker-1")
+
+
+def test_openssl_missing_or_failing_to_start(monkeypatch):
+    monkeypatch.setattr(keys.shutil, "which", lambda name: None)
+    with pytest.raises(KubecertsError, match="the openssl command is not installed"):
+        keys._openssl(["genpkey"], None, "testing")
+    monkeypatch.setattr(keys.shutil, "which", lambda name: "/usr/bin/openssl")
+
+    def broken(*args, **kwargs):
+        raise OSError("exec format error")
+    monkeypatch.setattr(keys.subprocess, "run", broken)
+    with pytest.raises(KubecertsError, match="openssl genpkey failed to run while testing"):
+        keys._openssl(["genpkey"], None, "testing")
