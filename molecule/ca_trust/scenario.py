@@ -214,7 +214,10 @@ systemctl restart kube-apiserver
 
 def main() -> int:
     lab_dir, report_path = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    work = tempfile.mkdtemp(prefix="ca_trust-", dir=os.path.dirname(report_path))
+    # Playbook logs outlive molecule's ephemeral directory, for a failure to be read afterwards.
+    logs_root = os.path.join(REPO, "test-output", "ca_trust")
+    os.makedirs(logs_root, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=logs_root)
     lab = Lab(lab_dir, work)
     report: dict[str, t.Any] = {"lab": lab_dir, "logs": work, "runs": [], "checks": [], "phases": {}}
     sampler = Sampler(lab)
@@ -325,8 +328,9 @@ def main() -> int:
         print(f"FAILED: {exc}", file=sys.stderr)
     finally:
         sampler.stop.set()
-        with open(report_path, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2, default=str)
+        for where in (report_path, os.path.join(work, "report.json")):
+            with open(where, "w", encoding="utf-8") as handle:
+                json.dump(report, handle, indent=2, default=str)
     return 0 if report["ok"] else 1
 
 
