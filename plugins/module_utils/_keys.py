@@ -174,11 +174,11 @@ def choose_backend(preference: str = "auto") -> str:
         return "cryptography"
     if preference == "cryptography":
         raise NodeToolError("key backend 'cryptography' was asked for, but the Python cryptography library "
-                        "is not installed on this node")
+                            "is not installed on this node")
     if shutil.which("openssl"):
         return "openssl"
     raise NodeToolError("this node has neither the Python cryptography library nor the openssl command; "
-                    "one of them is needed to make a key and a CSR")
+                        "one of them is needed to make a key and a CSR")
 
 
 def _openssl(args: list[str], stdin: bytes | None, what: str) -> bytes:

@@ -201,7 +201,7 @@ def _same(a: str | None, b: str | None) -> bool:
 def check_directories(layout: Layout, kinds: t.Iterable[str] = KINDS) -> None:
     """Every directory a certificate of ``kinds`` goes to must exist and be a directory."""
     for target in (layout.target(kind) for kind in kinds):
-        for path in {target.cert_path, target.key_path}:
+        for path in sorted({target.cert_path, target.key_path}):
             directory = os.path.dirname(path) or "/"
             try:
                 st = os.stat(directory)
