@@ -398,28 +398,23 @@ class _OldCertificate:
 
 
 def test_signer_works_with_old_cryptography_certificates(cluster_ca, other_ca, node_key):
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import compat, reissue
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import reissue
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
     old_ca = _OldCertificate(cluster_ca.cert)
     ca = signing.CertificateAuthority(old_ca, cluster_ca.key)
     issued = signing.sign_csr(ca, make_csr(node_key, "system:node:worker-1"), client_request(), now=NOW)
-    assert compat.signed_by(_OldCertificate(issued.cert), old_ca)
-    assert not compat.signed_by(_OldCertificate(issued.cert), _OldCertificate(other_ca.cert))
-    assert compat.not_after(_OldCertificate(issued.cert)) == issued.cert.not_valid_after_utc
+    assert core.signed_by(_OldCertificate(issued.cert), old_ca)
+    assert not core.signed_by(_OldCertificate(issued.cert), _OldCertificate(other_ca.cert))
+    assert core.not_after(_OldCertificate(issued.cert)) == issued.cert.not_valid_after_utc
+    assert core.not_before(_OldCertificate(issued.cert)) == issued.cert.not_valid_before_utc
     rsa_ca = pkifactory.make_ca("kubernetes", key=pkifactory.new_key("rsa", 2048))
-    leaf, _ = pkifactory.node_client(rsa_ca, "worker-1")
-    assert compat.signed_by(_OldCertificate(leaf), _OldCertificate(rsa_ca.cert))
+    leaf, _key = pkifactory.node_client(rsa_ca, "worker-1")
+    assert core.signed_by(_OldCertificate(leaf), _OldCertificate(rsa_ca.cert))
     assert reissue.judge(issued.pem, client_request(), cluster_ca.cert, now=NOW) == []
 
 
-def test_certificates_load_when_the_core_needs_newer_cryptography(monkeypatch, cluster_ca):
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import compat
-
-    def old_core(data, path):
-        raise AttributeError("'builtins.Certificate' object has no attribute 'not_valid_after_utc'")
-    monkeypatch.setattr(compat.core, "load_certificate", old_core)
-    pem = pkifactory.cert_pem(cluster_ca.cert)
-    assert compat.load_certificate(pem, "ca.crt") == cluster_ca.cert
-    assert compat.load_certificate(pkifactory.cert_der(cluster_ca.cert), "ca.crt") == cluster_ca.cert
-    with pytest.raises(InputFileError, match="ca.crt: certificate #1 does not parse"):
-        compat.load_certificate(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "ca.crt")
-    assert signing.CertificateAuthority.from_pem(pem, pkifactory.key_pem(cluster_ca.key)).cert == cluster_ca.cert
+def test_core_parses_certificates_without_the_newer_accessors(cluster_ca):
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
+    old = _OldCertificate(cluster_ca.cert)
+    assert core._fully_parsed(old) is old  # pylint: disable=protected-access
+    assert core.describe(old)["not_after"] == core.iso(cluster_ca.cert.not_valid_after_utc)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import compat, signing
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import signing
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
 
@@ -50,7 +50,7 @@ def judge(current_pem: str | bytes | None, request: signing.IssueRequest, ca_cer
         return reasons
     data = current_pem.encode("ascii", "replace") if isinstance(current_pem, str) else current_pem
     try:
-        cert = compat.load_certificate(data, source)
+        cert = core.load_certificate(data, source)
     except InputFileError as exc:
         reasons.append(Reason("unreadable", str(exc)))
         return reasons
@@ -61,7 +61,7 @@ def judge(current_pem: str | bytes | None, request: signing.IssueRequest, ca_cer
 def judge_certificate(cert: t.Any, request: signing.IssueRequest, ca_cert: t.Any,
                       renew_before_days: int, now: datetime.datetime) -> list[Reason]:
     reasons = []
-    end = compat.not_after(cert)
+    end = core.not_after(cert)
     if end <= now:
         reasons.append(Reason("expired", f"expired on {core.iso(end)}"))
     elif end - now <= datetime.timedelta(days=renew_before_days):
@@ -89,10 +89,10 @@ def judge_certificate(cert: t.Any, request: signing.IssueRequest, ca_cert: t.Any
         if extra:
             parts.append(f"has unexpected {', '.join(extra)}")
         reasons.append(Reason("san_drift", "SANs " + "; ".join(parts)))
-    if not compat.signed_by(cert, ca_cert):
+    if not core.signed_by(cert, ca_cert):
         reasons.append(Reason("issuer", f"issued by {core.name_string(cert.issuer) or 'an empty name'}, "
                                         f"not by the CA {core.name_string(ca_cert.subject)}"
-                                        + (" (self-signed)" if compat.is_self_signed(cert) else "")))
+                                        + (" (self-signed)" if core.is_self_signed(cert) else "")))
     return reasons
 
 
@@ -102,7 +102,29 @@ def summary(cert_pem: str | bytes | None, source: str = "certificate") -> dict[s
         return None
     data = cert_pem.encode("ascii", "replace") if isinstance(cert_pem, str) else cert_pem
     try:
-        cert = compat.load_certificate(data, source)
+        cert = core.load_certificate(data, source)
     except InputFileError:
         return {"unreadable": True}
-    return compat.summary(cert)
+    return certificate_facts(cert)
+
+
+def certificate_facts(cert: t.Any, now: datetime.datetime | None = None) -> dict[str, t.Any]:
+    """The public facts a diff shows: subject, names, issuer, validity, fingerprints."""
+    now = now or core.utcnow()
+    sans = core.subject_alt_names(cert)
+    key_kind, key_bits = core.key_type_and_size(cert.public_key())
+    return {
+        "subject": core.name_string(cert.subject),
+        "issuer": core.name_string(cert.issuer),
+        "serial": f"{cert.serial_number:X}",
+        "not_before": core.iso(core.not_before(cert)),
+        "not_after": core.iso(core.not_after(cert)),
+        "days_remaining": (core.not_after(cert) - now).days,
+        "dns_names": sans.dns,
+        "ip_addresses": sans.ips,
+        "extended_key_usage": core.extended_key_usage(cert),
+        "key_type": key_kind,
+        "key_size": key_bits,
+        "fingerprint_sha256": core.fingerprint_sha256(cert),
+        "public_key_sha256": core.public_key_sha256(cert.public_key()),
+    }

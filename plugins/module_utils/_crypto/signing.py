@@ -17,7 +17,6 @@ import os
 import re
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import compat
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, SigningRefused
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import read_bounded
@@ -178,7 +177,7 @@ class CertificateAuthority:
                  key_path: str = "CA key", passphrase: bytes | None = None,
                  now: datetime.datetime | None = None) -> CertificateAuthority:
         require_cryptography()
-        cert = compat.load_certificate(cert_pem, cert_path)
+        cert = core.load_certificate(cert_pem, cert_path)
         key = load_private_key(key_pem, key_path, passphrase)
         return cls(cert, key, cert_path, key_path, now)
 
@@ -198,10 +197,10 @@ class CertificateAuthority:
             raise SigningRefused(f"{self.cert_path} is not a CA certificate (basicConstraints CA:TRUE missing)")
         if not core.can_sign_certificates(self.cert):
             raise SigningRefused(f"{self.cert_path} may not sign certificates (keyUsage lacks keyCertSign)")
-        if compat.not_after(self.cert) <= now:
-            raise SigningRefused(f"{self.cert_path} expired on {core.iso(compat.not_after(self.cert))}")
-        if compat.not_before(self.cert) > now:
-            raise SigningRefused(f"{self.cert_path} is not valid before {core.iso(compat.not_before(self.cert))}")
+        if core.not_after(self.cert) <= now:
+            raise SigningRefused(f"{self.cert_path} expired on {core.iso(core.not_after(self.cert))}")
+        if core.not_before(self.cert) > now:
+            raise SigningRefused(f"{self.cert_path} is not valid before {core.iso(core.not_before(self.cert))}")
 
     def _authority_key_identifier(self) -> t.Any:
         try:
@@ -305,11 +304,11 @@ def validity_window(ca: CertificateAuthority, request: IssueRequest,
                     now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime, list[str]]:
     """not_before (backdated, never before the CA's) and not_after (never after the CA's)."""
     days = validity_days(request)
-    start = max(now - BACKDATE, compat.not_before(ca.cert))
+    start = max(now - BACKDATE, core.not_before(ca.cert))
     end = now + datetime.timedelta(days=days)
     warnings = []
-    if end > compat.not_after(ca.cert):
-        end = compat.not_after(ca.cert)
+    if end > core.not_after(ca.cert):
+        end = core.not_after(ca.cert)
         warnings.append(f"validity shortened from {days} days to the CA's expiry {core.iso(end)} "
                         f"({ca.cert_path})")
     return start, end, warnings
@@ -363,7 +362,7 @@ def describe_planned(ca_cert: t.Any, request: IssueRequest,
     """What a certificate issued for ``request`` would say, for check mode and diffs."""
     now = now or core.utcnow()
     names = planned_names(request)
-    end = min(now + datetime.timedelta(days=validity_days(request)), compat.not_after(ca_cert))
+    end = min(now + datetime.timedelta(days=validity_days(request)), core.not_after(ca_cert))
     return {
         "subject": f"CN={node_common_name(request.node_name)},O={core.NODE_GROUP}",
         "issuer": core.name_string(ca_cert.subject),

@@ -4,6 +4,9 @@
 
 Every module and plugin that looks inside a certificate goes through here, so that
 "which certificate is this, who issued it, what does it cover" has one answer.
+It also runs on CA hosts with their distribution's ``cryptography`` (Debian 12 ships 38,
+which lacks the ``*_utc`` validity accessors of 42 and ``verify_directly_issued_by`` of 40),
+so it uses neither directly.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
     from cryptography.x509.oid import NameOID
     HAS_CRYPTOGRAPHY = True
     CRYPTOGRAPHY_IMPORT_ERROR = None
@@ -83,8 +86,8 @@ def _fully_parsed(cert: x509.Certificate) -> x509.Certificate:
         pass
     cert.subject.rfc4514_string()
     cert.issuer.rfc4514_string()
-    cert.not_valid_after_utc  # pylint: disable=pointless-statement
-    cert.not_valid_before_utc  # pylint: disable=pointless-statement
+    not_before(cert)
+    not_after(cert)
     return cert
 
 
@@ -120,12 +123,18 @@ def _colon_hex(digest: bytes) -> str:
     return ":".join(f"{b:02X}" for b in digest)
 
 
+def _as_utc(moment: datetime.datetime) -> datetime.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+
+
 def not_before(cert: x509.Certificate) -> datetime.datetime:
-    return cert.not_valid_before_utc
+    value = getattr(cert, "not_valid_before_utc", None)
+    return value if value is not None else _as_utc(cert.not_valid_before)
 
 
 def not_after(cert: x509.Certificate) -> datetime.datetime:
-    return cert.not_valid_after_utc
+    value = getattr(cert, "not_valid_after_utc", None)
+    return value if value is not None else _as_utc(cert.not_valid_after)
 
 
 def iso(moment: datetime.datetime) -> str:
@@ -223,10 +232,25 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     if cert.issuer != issuer.subject:
         return False
     try:
-        cert.verify_directly_issued_by(issuer)
+        if hasattr(cert, "verify_directly_issued_by"):
+            cert.verify_directly_issued_by(issuer)
+        else:
+            _verify_signature(cert, issuer.public_key())
         return True
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
+
+
+def _verify_signature(cert: x509.Certificate, key: t.Any) -> None:
+    """The signature check of ``verify_directly_issued_by`` for cryptography < 40."""
+    if isinstance(key, rsa.RSAPublicKey):
+        key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), cert.signature_hash_algorithm)
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
+    elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+        key.verify(cert.signature, cert.tbs_certificate_bytes)
+    else:
+        raise UnsupportedAlgorithm(f"cannot verify a signature made with a {type(key).__name__}")
 
 
 def chains_to(cert: x509.Certificate, cas: t.Sequence[x509.Certificate],
