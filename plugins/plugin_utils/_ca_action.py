@@ -33,7 +33,7 @@ class CaBundleAction(KubecertsAction):
 
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         try:
-            _, params = self.validate_argument_spec(
+            _validation, params = self.validate_argument_spec(
                 argument_spec=self.ARGUMENT_SPEC,
                 mutually_exclusive=bundle.COMMON_MUTUALLY_EXCLUSIVE,
                 required_one_of=bundle.COMMON_REQUIRED_ONE_OF,
