@@ -88,6 +88,7 @@ class Sampler(threading.Thread):
         self.grace = 20.0
         self.errors = 0
         self.stop = threading.Event()
+        self.lock = threading.Lock()
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -97,7 +98,8 @@ class Sampler(threading.Thread):
                 for name, node in report["nodes"].items():
                     stamp = node.get("lastHeartbeatTime")
                     if name in self.beats and stamp:
-                        self.beats[name].add(parse_time(stamp))
+                        with self.lock:
+                            self.beats[name].add(parse_time(stamp))
             except Exception:  # the API restarts during the phases; count and keep sampling
                 self.errors += 1
             self.stop.wait(1.0)
@@ -105,7 +107,9 @@ class Sampler(threading.Thread):
     def gaps(self, start: float, end: float) -> dict[str, float]:
         """Largest time without a heartbeat per node within [start, end]."""
         result = {}
-        for name, beats in self.beats.items():
+        with self.lock:
+            snapshot = {name: set(beats) for name, beats in self.beats.items()}
+        for name, beats in snapshot.items():
             inside = sorted(b for b in beats if start <= b <= end)
             before = [b for b in beats if b < start]
             points = ([max(before)] if before else [start]) + inside + [end]
@@ -296,8 +300,6 @@ def main() -> int:
               ca_fingerprints(lab, "cp1", "/etc/kubernetes/pki/ca.crt") == [new_fp])
         check("every node Ready after the rotation",
               set(lab.wait_states(lambda s: s == "Ready", "Ready", 120).values()) == {"Ready"})
-        sampler.stop.set()
-        sampler.join()
         window = float(os.environ.get("CA_TRUST_RESTART_WINDOW", sampler.grace))
         report["restart_window"] = window
         for phase, span in report["phases"].items():
@@ -313,12 +315,18 @@ def main() -> int:
                                 "--node", "cp1", "--scenario", "stale-ca", "--lab-dir", lab.dir],
                                capture_output=True, text=True, timeout=600)
         check("labctl break stale-ca", broke.returncode == 0, broke.stderr[-400:])
+        broken_at = time.time()
         lab.trust_files = [bundle, os.path.join(lab.dir, "ca", "new-ca.crt")]
         states = lab.wait_states(lambda s: s != "Ready", "NotReady", 90)
         check("stale-ca: every node NotReady", "Ready" not in states.values(), states)
         run("trust_ca.yml", "-e", f"trust_ca_new_ca_file={os.path.join(lab.dir, 'ca', 'new-ca.crt')}")
         check("stale-ca repaired: every node Ready",
               set(lab.wait_states(lambda s: s == "Ready", "Ready", 120).values()) == {"Ready"})
+        # The instrument itself: the outage stale-ca caused must show as gaps above the window.
+        outage = sampler.gaps(broken_at, time.time())
+        report["phases_outage_stale_ca"] = outage
+        check(f"the sampler sees the stale-ca outage (every gap above {window:.0f}s)",
+              min(outage.values()) > window, outage)
         unchanged(run("trust_ca.yml", "-e", f"trust_ca_new_ca_file={os.path.join(lab.dir, 'ca', 'new-ca.crt')}"))
         check("a second trust_ca run changes nothing", True)
         report["ok"] = True
