@@ -17,4 +17,7 @@ def run_module(module: AnsibleModule, work: t.Callable[[AnsibleModule], dict[str
         result = work(module)
     except KubecertsError as exc:
         module.fail_json(msg=str(exc), **exc.details)
+    # ansible-core 2.19 deprecates a 'warnings' key in results; warn() is the supported way.
+    for warning in result.pop("warnings", None) or []:
+        module.warn(warning)
     module.exit_json(**result)

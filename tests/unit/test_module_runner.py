@@ -1,0 +1,47 @@
+"""run_module: the one place a module's exception becomes fail_json."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
+
+
+class Exited(Exception):
+    pass
+
+
+class FakeModule:
+    def __init__(self):
+        self.warnings, self.result, self.failed = [], None, None
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+    def exit_json(self, **result):
+        self.result = result
+        raise Exited()
+
+    def fail_json(self, **result):
+        self.failed = result
+        raise Exited()
+
+
+def test_errors_become_one_line_failures_naming_the_file():
+    module = FakeModule()
+
+    def work(_module):
+        raise InputFileError("/etc/kubernetes/pki/ca.key", "cannot read:\n permission denied")
+
+    with pytest.raises(Exited):
+        run_module(module, work)
+    assert module.failed["msg"] == "/etc/kubernetes/pki/ca.key: cannot read: permission denied"
+    assert module.result is None
+
+
+def test_warnings_go_through_warn_not_the_result():
+    module = FakeModule()
+    with pytest.raises(Exited):
+        run_module(module, lambda _module: {"changed": False, "warnings": ["server unreachable"]})
+    assert module.warnings == ["server unreachable"]
+    assert "warnings" not in module.result
