@@ -6,9 +6,7 @@ from __future__ import annotations
 import time
 import typing as t
 
-from ansible.errors import AnsibleActionFail
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
 from ansible_collections.kubecerts.kubelet.plugins.modules.kubelet_preflight import ARGUMENT_SPEC, NODE_OPTIONS
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _preflight as preflight
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
@@ -22,10 +20,7 @@ class ActionModule(KubecertsAction):
     TRANSFERS_FILES = False
 
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
-        try:
-            _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        except AnsibleActionFail as exc:
-            raise KubecertsError(f"{MODULE}: {exc.message}") from None
+        args = self.validated_args(ARGUMENT_SPEC)
         if args.get("name") is None and task_vars.get("kubecerts_kubelet_service"):
             args["name"] = task_vars["kubecerts_kubelet_service"]
         if args.get("profile") is None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 import typing as t
 
-from ansible.errors import AnsibleActionFail
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _k8s_client as k8s
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
@@ -31,10 +30,7 @@ class ActionModule(KubecertsAction):
     TRANSFERS_FILES = False
 
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
-        try:
-            _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        except AnsibleActionFail as exc:
-            raise KubecertsError(f"{MODULE}: {exc.message}") from None
+        args = self.validated_args(ARGUMENT_SPEC)
         self._defaults_from_inventory(args, task_vars)
         if args["timeout"] <= 0:
             raise KubecertsError("timeout must be a positive number of seconds")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
@@ -19,6 +20,15 @@ class KubecertsAction(ActionBase):
 
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         raise NotImplementedError
+
+    def validated_args(self, argument_spec: dict[str, t.Any], **constraints: t.Any) -> dict[str, t.Any]:
+        """The task's arguments checked against ``argument_spec``; a bad one is a one-line error
+        that names the module."""
+        try:
+            _validation, args = self.validate_argument_spec(argument_spec=argument_spec, **constraints)
+        except AnsibleActionFail as exc:
+            raise KubecertsError(f"{self._task.action}: {exc.message}") from None
+        return args
 
     def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
         result = super().run(tmp, task_vars)

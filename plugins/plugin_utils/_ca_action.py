@@ -15,10 +15,9 @@ import base64
 import binascii
 import typing as t
 
-from ansible.errors import AnsibleActionFail
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _bundle as bundle
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import MAX_READ_BYTES
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
 
@@ -32,14 +31,8 @@ class CaBundleAction(KubecertsAction):
     TRANSFERS_FILES = False
 
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
-        try:
-            _validation, params = self.validate_argument_spec(
-                argument_spec=self.ARGUMENT_SPEC,
-                mutually_exclusive=bundle.COMMON_MUTUALLY_EXCLUSIVE,
-                required_one_of=bundle.COMMON_REQUIRED_ONE_OF,
-            )
-        except AnsibleActionFail as exc:
-            raise KubecertsError(f"{self.MODULE}: {exc.message}") from None
+        params = self.validated_args(self.ARGUMENT_SPEC, mutually_exclusive=bundle.COMMON_MUTUALLY_EXCLUSIVE,
+                                     required_one_of=bundle.COMMON_REQUIRED_ONE_OF)
 
         source, data = self._ca_input(params, task_vars)
         checked = bundle.check_ca_input(data, source)

@@ -45,3 +45,22 @@ def test_warnings_go_through_warn_not_the_result():
         run_module(module, lambda _module: {"changed": False, "warnings": ["server unreachable"]})
     assert module.warnings == ["server unreachable"]
     assert "warnings" not in module.result
+
+
+def test_action_plugins_turn_bad_arguments_into_one_line_errors():
+    from types import SimpleNamespace
+
+    from ansible.errors import AnsibleActionFail
+
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+    from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
+
+    action = KubecertsAction.__new__(KubecertsAction)
+    action._task = SimpleNamespace(action="kubecerts.kubelet.kubelet_service", args={})  # pylint: disable=protected-access
+
+    def refuse(**_constraints):
+        raise AnsibleActionFail("missing required arguments: node")
+
+    action.validate_argument_spec = refuse
+    with pytest.raises(KubecertsError, match="^kubecerts.kubelet.kubelet_service: missing required arguments: node$"):
+        action.validated_args({})
