@@ -13,7 +13,6 @@ All judgement (expiry, trust, identity, SANs) happens on the controller.
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import shutil
 import socket
@@ -26,6 +25,7 @@ import urllib.parse
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_node, _gather_yaml
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem import (
     CERTIFICATE,
+    decode_base64,
     der_to_pem,
     looks_like_pem,
     split_pem,
@@ -283,15 +283,6 @@ def _named_items(doc: dict[str, t.Any], key: str, inner: str) -> list[tuple[str,
     return result
 
 
-def _decode_data(value: t.Any) -> bytes | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
 def kubeconfig_refs(doc: t.Any, path: str) -> dict[str, t.Any]:
     """The files a kubeconfig points at (absolute), which context it uses, and the public
     keys of embedded client keys. Embedded certificates stay in the (redacted) text."""
@@ -311,7 +302,7 @@ def kubeconfig_refs(doc: t.Any, path: str) -> dict[str, t.Any]:
     refs["context_cluster"] = str(context.get("cluster")) if context else (clusters[0][0] if clusters else None)
     refs["context_user"] = str(context.get("user")) if context else (users[0][0] if users else None)
     for name, cluster in clusters:
-        ca_data = _decode_data(cluster.get("certificate-authority-data"))
+        ca_data = decode_base64(cluster.get("certificate-authority-data"))
         refs["clusters"].append({
             "name": name,
             "server": cluster.get("server") if isinstance(cluster.get("server"), str) else None,
@@ -332,7 +323,7 @@ def kubeconfig_refs(doc: t.Any, path: str) -> dict[str, t.Any]:
             "has_client_key_data": "client-key-data" in user,
         }
         if "client-key-data" in user:
-            raw = _decode_data(user.get("client-key-data"))
+            raw = decode_base64(user.get("client-key-data"))
             if raw is None:
                 entry.update(embedded_public_keys=[], embedded_key_errors=["client-key-data is not valid base64"])
             else:

@@ -102,3 +102,11 @@ def test_same_name_different_key_does_not_chain(cluster_ca):
 def test_public_key_hash_matches_between_cert_and_key(cluster_ca):
     cert, key = pki.node_client(cluster_ca, "n1")
     assert core.public_key_sha256(cert.public_key()) == core.public_key_sha256(key.public_key())
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("QUJD\n REVG", b"ABCDEF"), (b"QUJD REVG", b"ABCDEF"), ("not base64!", None), ("QUJ", None),
+    ("ÄÖ", None), (None, None), (42, None),
+])
+def test_decode_base64_is_strict_and_never_raises(value, expected):
+    assert pem.decode_base64(value) == expected

@@ -11,7 +11,6 @@ Bad input of any kind becomes a finding naming the path, never an exception.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime
 import fnmatch
 import ipaddress
@@ -21,6 +20,7 @@ import typing as t
 import urllib.parse
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem import decode_base64
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import (
     CRITICAL,
@@ -437,7 +437,7 @@ class Inspection:
         if doc is None:
             return [], None   # the kubeconfig finding explains why
         user = _named(doc.get("users"), "user").get(str(user_name)) or {}
-        raw = _b64(user.get("client-certificate-data"))
+        raw = decode_base64(user.get("client-certificate-data"))
         if raw is None:
             return [], "is not valid base64"
         return load_usable(raw, self.path_of("kubeconfig") or "")
@@ -479,7 +479,7 @@ class Inspection:
     def _kubeconfig_ca(self, path: str, cluster: dict[str, t.Any],
                        entry: dict[str, t.Any]) -> tuple[list[t.Any], str]:
         if "certificate-authority-data" in cluster:
-            raw = _b64(cluster.get("certificate-authority-data"))
+            raw = decode_base64(cluster.get("certificate-authority-data"))
             certs, error = load_usable(raw, path) if raw is not None else ([], "is not valid base64")
             if error:
                 self.add("unparsable", path, f"kubelet kubeconfig {path}: certificate-authority-data {error}")
@@ -576,15 +576,6 @@ def _named(items: t.Any, inner: str) -> dict[str, dict[str, t.Any]]:
         if isinstance(item, dict) and isinstance(item.get(inner), dict):
             result.setdefault(str(item.get("name", "")), item[inner])
     return result
-
-
-def _b64(value: t.Any) -> bytes | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError):
-        return None
 
 
 def _same_ca(a: t.Any, b: t.Any) -> bool:

@@ -32,10 +32,22 @@ class PemBlock(t.NamedTuple):
 
     def der(self) -> bytes | None:
         """The decoded body, or None when it is not valid base64."""
-        try:
-            return base64.b64decode(b"".join(self.body.split()), validate=True)
-        except (binascii.Error, ValueError):
-            return None
+        return decode_base64(self.body)
+
+
+def decode_base64(value: t.Any) -> bytes | None:
+    """Strict base64 with white space ignored (PEM bodies, kubeconfig ``*-data`` fields),
+    or None for anything that is not base64 text."""
+    if isinstance(value, str):
+        compact: str | bytes = "".join(value.split())
+    elif isinstance(value, bytes):
+        compact = b"".join(value.split())
+    else:
+        return None
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def split_pem(data: bytes) -> list[PemBlock]:
