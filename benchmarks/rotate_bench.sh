@@ -5,10 +5,12 @@
 # wall time <= 1.25 x that sum.
 #
 #   usage: benchmarks/rotate_bench.sh [NODES]      NODES default: cp1,kubeadm1,k3s1,nocrypto1
-#   env:   ROTATE_BENCH_KEEP=1 keeps the lab;  ROTATE_BENCH_RUNS=N repeats the rotation N times
-#          ROTATE_BENCH_STARTUP_DELAY=S makes every kubelet take S more seconds to start (a systemd
-#          ExecStartPre sleep on the lab nodes), to model real kubelets, whose restart-to-Ready is
-#          seconds to tens of seconds where the lab's stand-in needs about one
+#   env:   ROTATE_BENCH_KEEP=1 keeps the lab;  ROTATE_BENCH_RUNS=N repeats each rotation N times
+#          ROTATE_BENCH_STARTUP_DELAYS="0 10 30" (the default) runs the rotation once per value S,
+#          every kubelet taking S more seconds to start (a systemd ExecStartPre sleep on the lab
+#          nodes). The stand-in is Ready about a second after it starts; a real kubelet needs its
+#          runtime, cAdvisor and PLEG first (docs/rotation.md, "Speed"), so the sweep shows where
+#          the ratio stands for slower kubelets, side by side in one run.
 #
 # The CA signs on the controller (the lab's copy of the cluster CA), the way an operator with
 # the CA on the controller runs it. Prints a Markdown table (the figures docs/rotation.md quotes).
@@ -37,27 +39,29 @@ trap cleanup EXIT
 $PY tests/lab/labctl.py up --nodes "$NODES" --lab-dir "$DIR" --prefix "$PREFIX" >&2
 # Warm the SSH control sockets as an operator's earlier tasks would have.
 ansible -i "$DIR/inventory.yml" all -m ansible.builtin.ping -o >/dev/null
-DELAY=${ROTATE_BENCH_STARTUP_DELAY:-0}
-if [[ $DELAY != 0 ]]; then
-    dropin='/etc/systemd/system/{{ lab_paths.service }}.service.d'
+DELAYS=${ROTATE_BENCH_STARTUP_DELAYS:-0 10 30}
+dropin='/etc/systemd/system/{{ lab_paths.service }}.service.d'
+set_startup_delay() {
     ansible -i "$DIR/inventory.yml" all -o -m ansible.builtin.file -a "path=$dropin state=directory mode=0755" >/dev/null
     ansible -i "$DIR/inventory.yml" all -o -m ansible.builtin.copy -a "{\"dest\": \"$dropin/90-bench-startup-delay.conf\",
-        \"content\": \"[Service]\\nExecStartPre=/bin/sleep $DELAY\\n\", \"mode\": \"0644\"}" >/dev/null
+        \"content\": \"[Service]\\nExecStartPre=/bin/sleep $1\\n\", \"mode\": \"0644\"}" >/dev/null
     ansible -i "$DIR/inventory.yml" all -o -m ansible.builtin.systemd_service -a daemon_reload=true >/dev/null
-fi
+}
 
 echo "| run | nodes | startup delay (s) | wall (s) | sum restart-to-Ready (s) | ratio | rolling phase (s) | per-node overhead (s) | load avg |"
 echo "|---|---|---|---|---|---|---|---|---|"
-for run in $(seq 1 "$RUNS"); do
-    rm -rf "$WORK/report"
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    start=$(date +%s%N)
-    ansible-playbook -i "$DIR/inventory.yml" playbooks/rotate.yml \
-        -e rotate_all=true -e rotate_serial=1 -e "rotate_report_dir=$WORK/report" \
-        -e kubecerts_ca_host=localhost -e "kubecerts_ca_cert=$DIR/ca/ca.crt" -e "kubecerts_ca_key=$DIR/ca/ca.key" \
-        > "$WORK/rotate-$run.log" 2>&1 || { tail -30 "$WORK/rotate-$run.log" >&2; exit 1; }
-    end=$(date +%s%N)
-    $PY - "$WORK/report/summary.json" "$start" "$end" "$run" "$load" "$DELAY" <<'EOF'
+for DELAY in $DELAYS; do
+    set_startup_delay "$DELAY"
+    for run in $(seq 1 "$RUNS"); do
+        rm -rf "$WORK/report"
+        load=$(cut -d' ' -f1 /proc/loadavg)
+        start=$(date +%s%N)
+        ansible-playbook -i "$DIR/inventory.yml" playbooks/rotate.yml \
+            -e rotate_all=true -e rotate_serial=1 -e "rotate_report_dir=$WORK/report" \
+            -e kubecerts_ca_host=localhost -e "kubecerts_ca_cert=$DIR/ca/ca.crt" -e "kubecerts_ca_key=$DIR/ca/ca.key" \
+            > "$WORK/rotate-$DELAY-$run.log" 2>&1 || { tail -30 "$WORK/rotate-$DELAY-$run.log" >&2; exit 1; }
+        end=$(date +%s%N)
+        $PY - "$WORK/report/summary.json" "$start" "$end" "$run" "$load" "$DELAY" <<'EOF'
 import json, sys
 summary = json.load(open(sys.argv[1]))
 wall = (int(sys.argv[3]) - int(sys.argv[2])) / 1e9
@@ -71,4 +75,5 @@ for r in rows:
     print(f"|  | {r['node']} | | | {float(r['restart_to_ready_seconds']):.1f} | | {float(r['seconds']):.1f} | | |",
           file=sys.stderr)
 EOF
+    done
 done

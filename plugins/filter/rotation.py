@@ -62,7 +62,10 @@ def rotation_summary(records: t.Iterable[t.Mapping[str, t.Any]]) -> dict[str, t.
         report = record.get("report") or {}
         row: dict[str, t.Any] = {"node": record.get("node"), "status": row_status(record),
                                  "restart_to_ready_seconds": report.get("restart_to_ready_seconds"),
-                                 "seconds": record.get("seconds"), "failed_gate": report.get("failed_gate")}
+                                 "seconds": record.get("seconds"), "failed_gate": report.get("failed_gate"),
+                                 "gates_passed": sorted(name for name, gate in (report.get("gates") or {}).items()
+                                                        if isinstance(gate, dict) and gate.get("enabled")
+                                                        and gate.get("passed"))}
         for role in ROLES:
             old, new = before.get(role) or {}, after.get(role) or {}
             row[role] = {"old_fingerprint": old.get("fingerprint"), "new_fingerprint": new.get("fingerprint"),

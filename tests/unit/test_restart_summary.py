@@ -66,3 +66,14 @@ def test_unchanged_columns_show_one_value():
     line = rotation.rotation_summary([{"node": "w", "reached": True, "before": OLD, "after": OLD,
                                        "report": {}}])["table"].splitlines()[1]
     assert "->" not in line and "aaaaaaaaaaaa" in line
+
+
+def test_rows_name_the_gates_that_were_checked_and_passed():
+    gates = {"healthz": {"enabled": True, "passed": True},
+             "serving_certificate": {"enabled": False, "detail": "not checked (serving_gate: false)"},
+             "node_ready": {"enabled": True, "passed": True}}
+    rows = rotation.rotation_summary([{"node": "cp1", "reached": True, "before": OLD, "after": NEW,
+                              "report": {"status": "ok", "gates": gates}},
+                             {"node": "w1", "reached": False, "before": OLD, "after": OLD, "report": {}}])["rows"]
+    assert rows[0]["gates_passed"] == ["healthz", "node_ready"]
+    assert rows[1]["gates_passed"] == []
