@@ -35,6 +35,7 @@ import yaml  # noqa: E402
 from lablib.api import Api  # noqa: E402
 
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+REFUSED_CN = "kubecerts-lab-refused-ca"
 ROTATION_CN = "kubernetes-rotated"
 
 
@@ -329,6 +330,30 @@ def main() -> int:
               min(outage.values()) > window, outage)
         unchanged(run("trust_ca.yml", "-e", f"trust_ca_new_ca_file={os.path.join(lab.dir, 'ca', 'new-ca.crt')}"))
         check("a second trust_ca run changes nothing", True)
+
+        # ---- part 3: a CA change after which the kubelet does not come back is put back
+        lab.exec("cp1", f"""openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+-keyout /tmp/refused-ca.key -out /tmp/refused-ca.crt -days 30 -subj /CN={REFUSED_CN} \
+-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null""")
+        refused_ca = os.path.join(work, "refused-ca.crt")
+        with open(refused_ca, "w", encoding="ascii") as handle:
+            handle.write(lab.exec("cp1", "cat /tmp/refused-ca.crt; rm -f /tmp/refused-ca.*"))
+        refused_fp = subprocess.run(["openssl", "x509", "-in", refused_ca, "-noout", "-fingerprint", "-sha256"],
+                                    capture_output=True, text=True, check=True).stdout.split("=", 1)[1].strip()
+        kubeconfig = "/etc/kubernetes/kubelet.conf"
+        trusted_before = ca_fingerprints(lab, "kubeadm1", kubeconfig, kubeconfig=True)
+        lab.exec("kubeadm1", f"mkdir -p /etc/kubernetes/lab-faults && echo {refused_fp} "
+                             ">> /etc/kubernetes/lab-faults/reject-fingerprints")
+        refused = run("trust_ca.yml", "-e", f"trust_ca_new_ca_file={refused_ca}", "--limit", "kubeadm1",
+                      expect_ok=False)
+        check("a CA change the kubelet refuses fails naming the node and the gate", refused["rc"] != 0
+              and "node kubeadm1 failed the healthz gate" in refused["output"]
+              and "lab fault: refusing CA" in refused["output"], refused["log"])
+        check("kubeadm1: the kubeconfig is put back from this run's backup",
+              ca_fingerprints(lab, "kubeadm1", kubeconfig, kubeconfig=True) == trusted_before)
+        lab.exec("kubeadm1", "rm -f /etc/kubernetes/lab-faults/reject-fingerprints")
+        check("kubeadm1 Ready on its previous CA bundle",
+              lab.wait_states(lambda s: s == "Ready", "Ready", 120)["kubeadm1"] == "Ready")
         report["ok"] = True
     except Failed as exc:
         report["ok"] = False

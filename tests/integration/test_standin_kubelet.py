@@ -139,6 +139,15 @@ def test_lab_fault_refuses_a_listed_certificate(api: Api, pki: Pki, tmp_path, ku
     assert f"lab fault: refusing certificate {sha256_colon(der)}" in kubelet.log
 
 
+def test_lab_fault_refuses_a_listed_ca_in_the_kubeconfig(api: Api, pki: Pki, tmp_path, kubelets) -> None:
+    der = pkifactory.cert_der(pki.ca.cert)
+    os.makedirs(tmp_path / "fault2", exist_ok=True)
+    (tmp_path / "fault2" / "reject-fingerprints").write_text(f"{sha256_colon(der)}\n")
+    kubelet = start(kubelets, api, pki, tmp_path, "fault2")
+    assert kubelet.wait_exit() == 1
+    assert f"lab fault: refusing CA {sha256_colon(der)}" in kubelet.log
+
+
 def test_copied_identity_gets_the_node_restriction_message(api: Api, pki: Pki, tmp_path, kubelets) -> None:
     """Seed 003: node copy1 runs with node orig1's certificate and key."""
     kubelet = start(kubelets, api, pki, tmp_path, "copy1", identity=pki.node_identity("orig1"))

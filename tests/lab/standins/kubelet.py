@@ -31,8 +31,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
 
-from kubelet_tls import (VERSION, Api, ApiError, Fatal, KeyPair, Kubeconfig, PairError, Secrets, go_transport_error,
-                         load_kubeconfig, load_pair, normalize_fingerprint, openssl, read_file)
+from kubelet_tls import (VERSION, Api, ApiError, Fatal, KeyPair, Kubeconfig, PairError, Secrets, fingerprint,
+                         go_transport_error, load_kubeconfig, load_pair, normalize_fingerprint, openssl, pem_blocks,
+                         read_file)
 
 DEFAULT_FAULTS = "/etc/kubernetes/lab-faults/reject-fingerprints"
 SERVING_SIGNER = "kubernetes.io/kubelet-serving"
@@ -260,6 +261,9 @@ class Kubelet:
             raise Fatal(f"failed to run Kubelet: invalid kubeconfig: {exc}") from None
         except (OSError, yaml.YAMLError, ValueError) as exc:
             raise Fatal(f'failed to run Kubelet: invalid kubeconfig "{path}": {exc}') from None
+        for kind, block in pem_blocks(config.ca_pem or b""):
+            if kind == "CERTIFICATE":
+                self.check_faults(fingerprint(block), what="CA")
         if config.cert_data is None and config.key_data is None and config.token:
             return config, None
         pair = self._pair_from(config.cert_data, config.cert_source, config.key_data, config.key_source, "client")
@@ -273,15 +277,16 @@ class Kubelet:
              dns=",".join(pair.info.dns), ips=",".join(pair.info.ips))
         self.check_faults(pair.info.sha256)
 
-    def check_faults(self, sha256: str) -> None:
-        """Lab fault injection: refuse a listed certificate, so rollback paths can be tested."""
+    def check_faults(self, sha256: str, what: str = "certificate") -> None:
+        """Lab fault injection: refuse a listed certificate (its own, or a CA its kubeconfig
+        trusts), so rollback paths can be tested."""
         try:
             with open(self.args.lab_faults_file, encoding="utf-8") as handle:
                 listed = {normalize_fingerprint(line) for line in handle if line.strip() and not line.startswith("#")}
         except OSError:
             return
         if normalize_fingerprint(sha256) in listed:
-            error("kubelet_standin.go:2", f"lab fault: refusing certificate {sha256}")
+            error("kubelet_standin.go:2", f"lab fault: refusing {what} {sha256}")
             raise SystemExit(1)
 
     def load_serving(self) -> None:
