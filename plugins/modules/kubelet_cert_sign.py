@@ -56,6 +56,8 @@ options:
         item per kind; or a list of such results (each optionally with a C(host) key) or of single items with the
         keys C(node_name), C(kind), C(csr), C(hostname), C(ip_addresses), C(current_certificate), C(node_reasons),
         C(extra_sans) and optionally C(host).
+      - An entry may also carry C(force), C(renew_before_days) and C(validity_days), which apply to that node in
+        place of O(force), O(renew_before_days) and O(validity_days).
       - The other options apply to every item. A refusal fails only its own item (C(failed) and C(msg) in its
         entry of RV(results)); the task itself fails only when the CA cannot be used.
       - Mutually exclusive with O(node_name).

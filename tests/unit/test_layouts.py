@@ -5,6 +5,7 @@ references, idempotence, check mode, backups, modes and owners, and bad input th
 leave every file byte-identical."""
 from __future__ import annotations
 
+import datetime
 import os
 import stat
 import typing as t
@@ -426,10 +427,32 @@ def test_batch_signing_isolates_a_refused_node(node, cluster_ca, ca):
     assert node_side.install({**nodefactory.kubeadm_params(node), "certificates": certs}, False)["changed"]
 
 
+def test_batch_items_carry_each_nodes_own_force_and_validity(node, cluster_ca, ca):
+    """rotate_all resuming: one run signs for a node still on its old certificates (forced) and
+    for one already rotated (not forced); the task's options are only the default."""
+    nodefactory.kubeadm(node, cluster_ca, serving="selfsign")
+    params = nodefactory.kubeadm_params(node)
+    certs = {r["kind"]: r["certificate"] for r in issue.sign_many(
+        ca, {"renew_before_days": 30, "validity_days": 365},
+        issue.batch_items({"w1": node_side.request(params, False)}), False)}
+    node_side.install({**params, "certificates": certs}, False)   # now right: nothing due
+    req = node_side.request(params, False)
+    items = issue.batch_items({"forced": dict(req, force=True, validity_days=10), "left": dict(req, force=False)})
+    results = issue.sign_many(ca, {"renew_before_days": 30, "validity_days": 365, "force": False}, items, False)
+    issued = {(r["host"], r["kind"]): r["issued"] for r in results}
+    assert issued == {("forced", "client"): True, ("forced", "serving"): True,
+                      ("left", "client"): False, ("left", "serving"): False}
+    soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=10)
+    ends = {datetime.datetime.fromisoformat(r["after"]["not_after"].replace("Z", "+00:00"))
+            for r in results if r["host"] == "forced"}
+    assert all(abs((end - soon).total_seconds()) < 3600 for end in ends), ends
+
+
 def test_batch_items_take_single_items_and_refuse_junk(ca):
     items = issue.batch_items([{"host": "h", "node_name": "n1", "kind": "client"}])
     assert items == [{"host": "h", "node_name": "n1", "kind": "client", "csr": None, "hostname": None,
-                      "ip_addresses": None, "current_certificate": None, "node_reasons": None, "extra_sans": None}]
+                      "ip_addresses": None, "current_certificate": None, "node_reasons": None, "extra_sans": None,
+                      "force": None, "renew_before_days": None, "validity_days": None}]
     with pytest.raises(SigningRefused, match="requests must be a list"):
         issue.batch_items("nope")
     with pytest.raises(SigningRefused, match=r"requests\[0\] is not a mapping"):

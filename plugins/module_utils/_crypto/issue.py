@@ -97,8 +97,11 @@ def diff_of(results: t.Iterable[dict[str, t.Any]]) -> dict[str, t.Any]:
 
 
 # Per-node fields a batch item may carry; everything else comes from the module's options.
+# Per-node settings an item may carry; they override the task's options for that item, so a
+# batch signed in one run can force one node and leave the next alone.
+PER_ITEM_OPTIONS = ("force", "renew_before_days", "validity_days")
 BATCH_ITEM_FIELDS = ("node_name", "kind", "csr", "hostname", "ip_addresses", "current_certificate",
-                     "node_reasons", "extra_sans")
+                     "node_reasons", "extra_sans") + PER_ITEM_OPTIONS
 
 
 def batch_items(requests: t.Any) -> list[dict[str, t.Any]]:
@@ -124,7 +127,8 @@ def batch_items(requests: t.Any) -> list[dict[str, t.Any]]:
                               "ip_addresses": node.get("ip_addresses") or [],
                               "current_certificate": request.get("current_certificate"),
                               "node_reasons": request.get("node_reasons") or [],
-                              "extra_sans": entry.get("extra_sans")})
+                              "extra_sans": entry.get("extra_sans"),
+                              **{k: entry.get(k) for k in PER_ITEM_OPTIONS}})
         else:
             items.append({"host": host, **{k: entry.get(k) for k in BATCH_ITEM_FIELDS}})
     return items
