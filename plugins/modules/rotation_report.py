@@ -65,7 +65,7 @@ options:
     type: bool
     default: false
 author:
-  - kubecerts.kubelet contributors
+  - kubecerts.kubelet contributors (@kubecerts)
 seealso:
   - module: kubecerts.kubelet.kubelet_service
   - plugin: kubecerts.kubelet.rotation_summary
