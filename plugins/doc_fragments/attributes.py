@@ -29,3 +29,20 @@ attributes:
     support: N/A
     details: This module never changes anything.
 """
+
+    # Modules whose action plugin does all the work on the controller.
+    CONTROLLER_ONLY = r"""
+options: {}
+attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+    details: All the work happens in the action plugin on the controller.
+  async:
+    description: Supports being used with the C(async) keyword.
+    support: none
+  connection:
+    description: Uses the target's configured connection information to execute code on it.
+    support: none
+    details: No connection to any managed host is made.
+"""

@@ -21,3 +21,12 @@ def run_module(module: AnsibleModule, work: t.Callable[[AnsibleModule], dict[str
     for warning in result.pop("warnings", None) or []:
         module.warn(warning)
     module.exit_json(**result)
+
+
+def controller_only(name: str) -> t.Callable[[AnsibleModule], dict[str, t.Any]]:
+    """The work of a module whose action plugin does everything on the controller: reached
+    only when the module file itself is run on a node, which it refuses."""
+    def refuse(module: AnsibleModule) -> dict[str, t.Any]:
+        raise KubecertsError(f"{name} runs on the controller through its action plugin; "
+                             "it cannot be executed on a managed node")
+    return refuse

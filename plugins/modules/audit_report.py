@@ -31,6 +31,7 @@ description:
     the reports exist (the C(kubecerts.kubelet.audit) role does that with C(audit_fail_on)).
 extends_documentation_fragment:
   - kubecerts.kubelet.attributes
+  - kubecerts.kubelet.attributes.CONTROLLER_ONLY
   - kubecerts.kubelet.audit
 attributes:
   check_mode:
@@ -40,16 +41,7 @@ attributes:
       Set C(check_mode) to V(false) on the task to write reports during a C(--check) run (the audit role does).
   diff_mode:
     support: none
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
-    details: All the work happens in the action plugin on the controller.
-  async:
-    description: Supports being used with the C(async) keyword.
-    support: none
   connection:
-    description: Uses the target's configured connection information to execute code on it.
-    support: none
     details: No connection to any managed host is made; only TLS probes from the controller.
 options:
   hosts:
@@ -295,8 +287,7 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import controller_only, run_module
 
 ARGUMENT_SPEC = dict(
     hosts=dict(type="list", elements="str"),
@@ -319,14 +310,9 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def _controller_only(module: AnsibleModule) -> dict:
-    raise KubecertsError("kubecerts.kubelet.audit_report runs on the controller through its action plugin; "
-                         "it cannot be executed on a managed node")
-
-
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, _controller_only)
+    run_module(module, controller_only("kubecerts.kubelet.audit_report"))
 
 
 if __name__ == "__main__":

@@ -26,19 +26,11 @@ description:
     Many hosts can be probed concurrently in one task with O(targets).
 extends_documentation_fragment:
   - kubecerts.kubelet.attributes
+  - kubecerts.kubelet.attributes.CONTROLLER_ONLY
   - kubecerts.kubelet.attributes.READ_ONLY
   - kubecerts.kubelet.audit
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
-    details: All the work happens in the action plugin on the controller.
-  async:
-    description: Supports being used with the C(async) keyword.
-    support: none
   connection:
-    description: Uses the target's configured connection information to execute code on it.
-    support: none
     details: The host's connection is never used; the probe dials O(host) directly from the controller.
 options:
   host:
@@ -325,8 +317,7 @@ worst_severity:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import controller_only, run_module
 
 ARGUMENT_SPEC = dict(
     host=dict(type="str"),
@@ -348,14 +339,9 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def _controller_only(module: AnsibleModule) -> dict:
-    raise KubecertsError("kubecerts.kubelet.kubelet_probe runs on the controller through its action plugin; "
-                         "it cannot be executed on a managed node")
-
-
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, _controller_only)
+    run_module(module, controller_only("kubecerts.kubelet.kubelet_probe"))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ description:
     O(report_dir) is created with mode 0750 when missing. No key material is ever part of a record.
 extends_documentation_fragment:
   - kubecerts.kubelet.attributes
+  - kubecerts.kubelet.attributes.CONTROLLER_ONLY
 attributes:
   check_mode:
     support: full
@@ -27,17 +28,6 @@ attributes:
       task to write the summary of a C(--check) run (the rotate playbook does; it never closes a rotation then).
   diff_mode:
     support: none
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
-    details: All the work happens in the action plugin on the controller.
-  async:
-    description: Supports being used with the C(async) keyword.
-    support: none
-  connection:
-    description: Uses the target's configured connection information to execute code on it.
-    support: none
-    details: No connection to any managed host is made.
 options:
   rotation:
     description:
@@ -127,8 +117,7 @@ counts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import controller_only, run_module
 
 ARGUMENT_SPEC = dict(
     rotation=dict(type="dict", required=True),
@@ -139,14 +128,9 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def _controller_only(module: AnsibleModule) -> dict:
-    raise KubecertsError("kubecerts.kubelet.rotation_report runs on the controller through its action plugin; "
-                         "it cannot be executed on a managed node")
-
-
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, _controller_only)
+    run_module(module, controller_only("kubecerts.kubelet.rotation_report"))
 
 
 if __name__ == "__main__":
