@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._rotation import kubelet_certs_brief, rotation_summary
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._rotation import (kubelet_certs_brief, rotation_pending,
+                                                                             rotation_summary)
 
 
 class FilterModule:
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
-        return {"kubelet_certs_brief": kubelet_certs_brief, "rotation_summary": rotation_summary}
+        return {"kubelet_certs_brief": kubelet_certs_brief, "rotation_pending": rotation_pending,
+                "rotation_summary": rotation_summary}

@@ -21,6 +21,21 @@ def kubelet_certs_brief(cert_info: t.Mapping[str, t.Any] | None) -> dict[str, di
     return brief
 
 
+def rotation_pending(now: t.Mapping[str, t.Any] | None, began: t.Mapping[str, t.Any] | None) -> list[str]:
+    """The hosts still on a certificate they had when the rotation began: their client or
+    serving fingerprint in ``now`` equals the one recorded in ``began`` (both map a host to a
+    kubelet_certs_brief). Hosts missing from either side are not pending."""
+    pending = []
+    for host, current in (now or {}).items():
+        recorded = (began or {}).get(host)
+        if not isinstance(recorded, t.Mapping) or not isinstance(current, t.Mapping):
+            continue
+        if any((recorded.get(role) or {}).get("fingerprint") == (current.get(role) or {}).get("fingerprint")
+               for role in ROLES):
+            pending.append(host)
+    return pending
+
+
 def _short(fingerprint: str | None) -> str:
     return fingerprint.replace(":", "")[:12].lower() if fingerprint else "-"
 

@@ -77,3 +77,17 @@ def test_rows_name_the_gates_that_were_checked_and_passed():
                              {"node": "w1", "reached": False, "before": OLD, "after": OLD, "report": {}}])["rows"]
     assert rows[0]["gates_passed"] == ["healthz", "node_ready"]
     assert rows[1]["gates_passed"] == []
+
+
+def test_pending_hosts_are_those_still_on_a_recorded_certificate():
+    began = {"cp1": OLD, "w1": OLD, "w2": OLD, "gone": OLD}
+    half = {"client": NEW["client"], "serving": OLD["serving"]}   # client rotated, serving not yet
+    now = {"cp1": NEW, "w1": OLD, "w2": half, "new": OLD}
+    assert rotation.rotation_pending(now, began) == ["w1", "w2"]
+
+
+def test_a_state_from_another_cluster_has_nothing_pending():
+    foreign = {"cp1": _brief("EE:" * 31 + "EE", "FF:" * 31 + "FF", "2026-01-01")}
+    assert rotation.rotation_pending({"cp1": OLD}, foreign) == []
+    assert rotation.rotation_pending({"cp1": OLD}, None) == []
+    assert rotation.rotation_pending({"cp1": OLD}, {"cp1": "junk"}) == []
