@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._rotation import (kubelet_certs_brief, rotation_pending,
-                                                                             rotation_summary)
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._rotation import (
+    kubelet_certs_brief, rotation_pending, rotation_summary)
 
 
 class FilterModule:
