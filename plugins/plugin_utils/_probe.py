@@ -192,21 +192,13 @@ def go_validity_error(cert: t.Any, now: datetime.datetime) -> str | None:
     return None
 
 
+SERVED_FACTS = ("subject", "issuer", "serial", "not_before", "not_after", "dns_names", "ip_addresses",
+                "fingerprint_sha256", "public_key_sha256")
+
+
 def served_facts(served: Served) -> dict[str, t.Any]:
-    leaf = served.leaf
-    sans = core.subject_alt_names(leaf)
-    return {
-        "subject": core.name_string(leaf.subject),
-        "issuer": core.name_string(leaf.issuer),
-        "serial": f"{leaf.serial_number:X}",
-        "not_before": core.iso(core.not_before(leaf)),
-        "not_after": core.iso(core.not_after(leaf)),
-        "dns_names": sans.dns,
-        "ip_addresses": sans.ips,
-        "fingerprint_sha256": core.fingerprint_sha256(leaf),
-        "public_key_sha256": core.public_key_sha256(leaf.public_key()),
-        "chain_length": len(served.chain),
-    }
+    facts = core.describe(served.leaf)
+    return dict({key: facts[key] for key in SERVED_FACTS}, chain_length=len(served.chain))
 
 
 class DiskCert(t.NamedTuple):

@@ -96,6 +96,12 @@ def judge_certificate(cert: t.Any, request: signing.IssueRequest, ca_cert: t.Any
     return reasons
 
 
+# What a diff or a result shows of a certificate in use or planned (a subset of core.describe).
+SUMMARY_FACTS = ("subject", "issuer", "serial", "not_before", "not_after", "days_remaining", "dns_names",
+                 "ip_addresses", "extended_key_usage", "key_type", "key_size", "fingerprint_sha256",
+                 "public_key_sha256")
+
+
 def summary(cert_pem: str | bytes | None, source: str = "certificate") -> dict[str, t.Any] | None:
     """The public facts a diff shows: subject, SANs, issuer, expiry, fingerprint."""
     if not cert_pem:
@@ -105,26 +111,5 @@ def summary(cert_pem: str | bytes | None, source: str = "certificate") -> dict[s
         cert = core.load_certificate(data, source)
     except InputFileError:
         return {"unreadable": True}
-    return certificate_facts(cert)
-
-
-def certificate_facts(cert: t.Any, now: datetime.datetime | None = None) -> dict[str, t.Any]:
-    """The public facts a diff shows: subject, names, issuer, validity, fingerprints."""
-    now = now or core.utcnow()
-    sans = core.subject_alt_names(cert)
-    key_kind, key_bits = core.key_type_and_size(cert.public_key())
-    return {
-        "subject": core.name_string(cert.subject),
-        "issuer": core.name_string(cert.issuer),
-        "serial": f"{cert.serial_number:X}",
-        "not_before": core.iso(core.not_before(cert)),
-        "not_after": core.iso(core.not_after(cert)),
-        "days_remaining": (core.not_after(cert) - now).days,
-        "dns_names": sans.dns,
-        "ip_addresses": sans.ips,
-        "extended_key_usage": core.extended_key_usage(cert),
-        "key_type": key_kind,
-        "key_size": key_bits,
-        "fingerprint_sha256": core.fingerprint_sha256(cert),
-        "public_key_sha256": core.public_key_sha256(cert.public_key()),
-    }
+    facts = core.describe(cert)
+    return {key: facts[key] for key in SUMMARY_FACTS}
