@@ -9,7 +9,6 @@ import os
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _io
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import WriteError
 from ansible_collections.kubecerts.kubelet.plugins.modules.rotation_report import ARGUMENT_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._rotation import rotation_summary
@@ -22,17 +21,10 @@ def _json(value: t.Any) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
 
 
-def _make_directory(path: str) -> None:
-    try:
-        os.makedirs(path, mode=DIRECTORY_MODE, exist_ok=True)
-    except OSError as exc:
-        raise WriteError(f"{path}: cannot create the directory: {exc.strerror}") from None
-
-
 def write_files(files: dict[str, bytes]) -> list[str]:
     """Each file replaced atomically, its directory created when missing; returns the paths."""
     for path, data in files.items():
-        _make_directory(os.path.dirname(os.path.abspath(path)))
+        _io.make_directory(os.path.dirname(os.path.abspath(path)), mode=DIRECTORY_MODE)
         _io.atomic_write(path, data, mode=REPORT_MODE)
     return list(files)
 

@@ -89,6 +89,14 @@ def prune_backups(path: str, keep: int) -> list[str]:
     return doomed
 
 
+def make_directory(path: str, mode: int = 0o755, what: str = "directory") -> None:
+    """Creates ``path`` and its parents when missing; a failure is one line naming it."""
+    try:
+        os.makedirs(path, mode=mode, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot create the {what}: {exc.strerror}") from None
+
+
 def _fsync_dir(directory: str) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -16,7 +16,7 @@ import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _io
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, WriteError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import finding
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _fleet, _probe
 
@@ -284,10 +284,7 @@ def write_reports(report: dict[str, t.Any], directory: str, formats: t.Sequence[
     Returns {format: path}."""
     from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _report_html, _report_text
 
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError as exc:
-        raise WriteError(f"{directory}: cannot create the report directory: {exc.strerror}") from None
+    _io.make_directory(directory, what="report directory")
     renderers: dict[str, tuple[str, t.Callable[[dict[str, t.Any]], str]]] = {
         "json": ("report.json", lambda r: json.dumps(r, indent=2, sort_keys=True, default=str) + "\n"),
         "md": ("report.md", _report_text.markdown),

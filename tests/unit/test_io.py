@@ -161,3 +161,20 @@ def test_write_plan_without_backup_and_second_plan_is_empty(tmp_path):
     again = _io.WritePlan()
     again.write(str(target), b"data")
     assert again.paths == []
+
+
+def test_make_directory_creates_parents_with_the_mode_and_names_what_failed(tmp_path):
+    target = tmp_path / "a" / "b"
+    _io.make_directory(str(target), mode=0o750)
+    _io.make_directory(str(target), mode=0o750)   # already there: nothing to do
+    assert target.is_dir() and stat.S_IMODE(target.stat().st_mode) == 0o750 & ~_current_umask()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(WriteError, match=f"^{blocker}/sub: cannot create the report directory: "):
+        _io.make_directory(str(blocker / "sub"), what="report directory")
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
