@@ -223,6 +223,8 @@ def test_server_tls_bootstrap_waits_for_approval(api: Api, pki: Pki, tmp_path, k
     csr["status"]["conditions"] = [{"type": "Approved", "status": "True", "reason": "Test", "message": "ok"}]
     assert api.request("PUT", f"{CSRS}/{name}/approval", csr)[0] == 200
     kubelet.wait_log(rf"certificate signing request {name} is issued")
+    # The kubelet logs "issued" before it stores the certificate and starts serving it.
+    wait_for(lambda: _served_or_none(kubelet), what="the issued serving certificate")
     with handshake(kubelet.port, pki.ca_cert, "127.0.0.1") as conn:  # verified by the cluster CA, by IP
         served = x509.load_der_x509_certificate(conn.getpeercert(True))
     assert served.issuer == pki.ca.cert.subject
