@@ -18,8 +18,9 @@ import stat
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _io
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, WriteError
 
+KEY_MODE = 0o600
 _CURRENT = re.compile(r"^(?P<prefix>.+)-current\.pem$")
 
 
@@ -46,28 +47,54 @@ def relink(path: str, check_mode: bool = False, backup: bool = True) -> dict[str
         return result
     if not stat.S_ISREG(st.st_mode):
         raise InputFileError(path, "is neither a regular file nor a symlink")
-    data = _io.read_bounded(path)
+    # Not followed: the lstat above saw a regular file, and a link swapped in since must not
+    # lend us another file's bytes. Mode, owner and time come from the descriptor we read.
+    data, st = _io.read_regular_file(path, follow_symlinks=False)
     moment = datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc)
     target = dated_name(path, moment)
-    while os.path.lexists(target) and _io._current_bytes(target) != data:
+    while os.path.lexists(target) and not _reusable(target, data):
         # A different file already has that name: take the next free second.
         moment += datetime.timedelta(seconds=1)
         target = dated_name(path, moment)
     result.update(changed=True, target=target)
     result["diff"] = {"before": f"{path}: regular file (mode {stat.S_IMODE(st.st_mode):04o})\n",
-                      "after": f"{path}: symlink -> {target}\n{target}: the same bytes\n"}
+                      "after": f"{path}: symlink -> {target}\n{target}: the same bytes (mode {KEY_MODE:04o})\n"}
     if check_mode:
         return result
-    if not os.path.lexists(target):
-        # Same bytes, same mode and owner: the key inside stays as private as it was.
-        _io.atomic_write(target, data, stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid))
+    created = not os.path.lexists(target)
+    if created:
+        # The file holds a private key: 0600 whatever the old file allowed (a weak 0644 is
+        # not carried over), and the same owner, so the kubelet reads it as before.
+        _io.atomic_write(target, data, KEY_MODE, (st.st_uid, st.st_gid))
         result["backup_files"].append({"path": target, "backup": None})
-    if backup:
-        saved = _io.backup_file(path)
-        if saved:
-            result["backup_files"].append({"path": path, "backup": saved})
-    _io.atomic_symlink(target, path)
+    saved = None
+    try:
+        if backup:
+            saved = _io.backup_file(path, max_mode=KEY_MODE)
+            if saved:
+                result["backup_files"].append({"path": path, "backup": saved})
+        _io.atomic_symlink(target, path)
+    except WriteError as exc:
+        # -current.pem is still the regular file it was: what was made for the swap goes again.
+        notes = [f"{path} is unchanged"]
+        for made in ([saved] if saved else []) + ([target] if created else []):
+            try:
+                _io.put_back(_io.SavedState(made, _io.ABSENT))
+                notes.append(f"removed {made} again")
+            except WriteError as cleanup:
+                notes.append(str(cleanup))
+        raise WriteError(f"{exc}; " + "; ".join(notes)) from None
     return result
+
+
+def _reusable(target: str, data: bytes) -> bool:
+    """Whether the existing dated file ``target`` already is what we would write: a regular
+    file (not a link to somewhere else) with the same bytes, readable by no one but its owner."""
+    try:
+        existing, st = _io.read_regular_file(target, follow_symlinks=False)
+    except InputFileError:
+        return False
+    return existing == data and not stat.S_IMODE(st.st_mode) & ~KEY_MODE
 
 
 def run_current_link(params: t.Mapping[str, t.Any], check_mode: bool, diff: bool) -> dict[str, t.Any]:
