@@ -16,7 +16,9 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 imp
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import IdentityPlanted, IdentityRefused, KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import finding, sort_findings, summarize
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _identity
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
 
 MODULE = "kubecerts.kubelet.cert_info"
@@ -59,5 +61,25 @@ class ActionModule(KubecertsAction):
             raw.setdefault("msg", "cert_info: the node part returned no data")
             return raw
         options = gathered.get("options") or {}
-        return inspection.inspect(gathered, warn_days=options.get("warn_days") or 30,
-                                  node_ips=options.get("node_ips"), node_dns_names=options.get("node_dns_names"))
+        result = inspection.inspect(gathered, warn_days=options.get("warn_days") or 30,
+                                    node_ips=options.get("node_ips"), node_dns_names=options.get("node_dns_names"))
+        identity = self.identity_findings(gathered, task_vars)
+        if identity:
+            result["findings"] = sort_findings(result["findings"] + identity)
+            result["summary"] = summarize(result["findings"])
+        return result
+
+    def identity_findings(self, gathered: dict[str, t.Any], task_vars: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+        """The node's own view of its name and addresses, compared with the controller's truth.
+        An inventory that leaves the name undecidable (hosts named by IP, no API) is not judged."""
+        try:
+            truth = _identity.decide_for(str(task_vars.get("inventory_hostname", "")), task_vars, self._templar)
+        except IdentityPlanted as exc:
+            return [finding("identity_mismatch", None, str(exc))]
+        except IdentityRefused:
+            return []
+        own_names = [c.get("value") for c in gathered.get("node_name_candidates") or [] if c.get("source") != "option"]
+        reported_name = str(own_names[0] if own_names else gathered.get("hostname") or "").lower() or None
+        reported_ips = gathered.get("node_ips") if gathered.get("node_ips_source") != "option" else None
+        return [finding("identity_mismatch", None, problem) for problem in truth.disagreements(reported_name,
+                                                                                                reported_ips)]

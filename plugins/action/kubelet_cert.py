@@ -15,12 +15,18 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import issue
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError, UnsafeChange
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import (
+    IdentityRefused,
+    KubecertsError,
+    UnsafeChange,
+)
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._kubelet_cert_node import (
     INSTALL_ARGUMENT_SPEC,
     LAYOUT_ARGUMENT_SPEC,
     REQUEST_ARGUMENT_SPEC,
 )
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import AUTH_ARG_SPEC
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _identity
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
 
 CONTROLLER_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -29,7 +35,9 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     **REQUEST_ARGUMENT_SPEC,
     **INSTALL_ARGUMENT_SPEC,
     **issue.SIGN_ARGUMENT_SPEC,
+    **AUTH_ARG_SPEC,
     "ca_host": {"type": "str", "default": "localhost"},
+    "api": {"type": "str", "choices": ["auto", "always", "never"], "default": "auto"},
 }
 ARGUMENT_SPEC.pop("certificates")
 ARGUMENT_SPEC.pop("discard_pending_keys")
@@ -60,19 +68,30 @@ class ActionModule(KubecertsAction):
         return result
 
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validated_args(ARGUMENT_SPEC)
         check_mode = bool(self._task.check_mode)
         if not self._is_controller(args["ca_host"], task_vars):
             raise UnsafeChange(f"ca_host {args['ca_host']} is not the controller: kubelet_cert signs on the "
                                "controller only; use the kubecerts.kubelet.certs role (or kubelet_csr, "
                                "kubelet_cert_sign with delegate_to, kubelet_cert_install) for a CA on a managed host")
         ca = issue.load_ca(args)
+        truth = _identity.decide_for(str(task_vars.get("inventory_hostname", "")), task_vars, self._templar,
+                                     _identity.cluster_nodes(args))
+        if args.get("node_name") and args["node_name"] not in truth.accepted_names:
+            raise IdentityRefused(f"node_name {args['node_name']!r} is not the controller's name for "
+                                  f"{truth.host} ({truth.node_name!r})")
+        node_args = {**_subset(args, REQUEST_ARGUMENT_SPEC), "ip_addresses": list(truth.ip_addresses)}
+        if len(truth.accepted_names) == 1:
+            node_args["node_name"] = truth.node_name
         try:
-            request = self._module("kubelet_csr", _subset(args, REQUEST_ARGUMENT_SPEC), task_vars)
+            request = self._module("kubelet_csr", node_args, task_vars)
         except _NodeFailure as failure:
             return failure.result
         try:
-            return self._sign_and_install(ca, args, request, check_mode, task_vars)
+            problems = truth.disagreements(request.get("node_name"), (request.get("node") or {}).get("ip_addresses"))
+            if problems:
+                raise IdentityRefused(problems[0])
+            return self._sign_and_install(ca, args, request, truth, check_mode, task_vars)
         except (KubecertsError, _NodeFailure) as exc:
             if request.get("pending_keys"):
                 discard = {**_subset(args, LAYOUT_ARGUMENT_SPEC), "discard_pending_keys": True}
@@ -84,14 +103,13 @@ class ActionModule(KubecertsAction):
                 return exc.result
             raise
 
-    def _sign_and_install(self, ca: t.Any, args: dict[str, t.Any], request: dict[str, t.Any], check_mode: bool,
-                          task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+    def _sign_and_install(self, ca: t.Any, args: dict[str, t.Any], request: dict[str, t.Any], truth: t.Any,
+                          check_mode: bool, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         signed = []
+        identity = issue.truth_request(truth, request.get("node_name"), args.get("extra_sans") or ())
         for kind, entry in request["requests"].items():
-            params = {**_subset(args, issue.SIGN_ARGUMENT_SPEC), "node_name": request["node_name"], "kind": kind,
-                      "csr": entry.get("csr"), "hostname": request["node"]["hostname"],
-                      "ip_addresses": request["node"]["ip_addresses"],
-                      "current_certificate": entry.get("current_certificate"),
+            params = {**_subset(args, issue.SIGN_ARGUMENT_SPEC), **identity, "kind": kind,
+                      "csr": entry.get("csr"), "current_certificate": entry.get("current_certificate"),
                       "node_reasons": entry.get("node_reasons") or []}
             signed.append(issue.sign_one(ca, params, check_mode))
         certificates = {s["kind"]: s["certificate"] for s in signed if s["certificate"]}
@@ -102,7 +120,7 @@ class ActionModule(KubecertsAction):
         warnings = [w for s in signed for w in s["warnings"]]
         result: dict[str, t.Any] = {
             "changed": any(s["changed"] for s in signed) or bool(installed.get("changed")),
-            "node_name": request["node_name"],
+            "node_name": identity["node_name"],
             "node": request["node"],
             "layout": request["layout"],
             "reasons": {s["kind"]: s["reasons"] for s in signed},

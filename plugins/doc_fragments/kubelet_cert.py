@@ -129,10 +129,36 @@ options:
     type: str
   validity_days:
     description:
-      - Lifetime of a new certificate, 1 to 3650 days. It never extends beyond the CA's own expiry; a shortened
-        lifetime is reported as a warning.
+      - Lifetime of a new certificate, 1 to O(max_validity_days) days. It never extends beyond the CA's own
+        expiry; a shortened lifetime is reported as a warning.
     type: int
     default: 365
+  max_validity_days:
+    description:
+      - The longest lifetime the policy issues, as kube-controller-manager's C(--cluster-signing-duration)
+        (one year by default). A larger O(validity_days) is refused.
+    type: int
+    default: 365
+  service_cidr:
+    description:
+      - The cluster's service networks. An IP SAN inside one is refused, since the API server's in-cluster
+        address (V(10.96.0.1) by default) lies there.
+      - Loopback, link-local, unspecified and multicast addresses are always refused, and so are the in-cluster
+        names V(kubernetes), V(kubernetes.default), V(kubernetes.default.svc), C(*.svc) and
+        C(*.svc.<cluster_domain>).
+    type: list
+    elements: str
+    default: [10.96.0.0/12]
+  cluster_domain:
+    description:
+      - The cluster's DNS domain, for the in-cluster names that are refused.
+    type: str
+    default: cluster.local
+  max_dns_sans:
+    description:
+      - The most DNS SANs a serving certificate may carry: the node name and, by default, one more.
+    type: int
+    default: 2
   renew_before_days:
     description:
       - Reissue a certificate that expires within this many days.
@@ -145,7 +171,8 @@ options:
     default: false
   extra_sans:
     description:
-      - Names the serving certificate covers besides the node name, the host name and the node IPs.
+      - Names the serving certificate covers besides the node's name and addresses, which the controller decides
+        (M(kubecerts.kubelet.node_identity)).
       - Written as V(DNS:name) or V(IP:address), or bare (an IP when it parses as one, else a DNS name).
       - Email and URI names are refused, as Kubernetes' kubelet-serving signer refuses them.
     type: list

@@ -19,6 +19,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_policy impo
     Decision,
     InvalidPolicy,
     Policy,
+    ServedEvidence,
     decide,
 )
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import KubeClient, KubernetesApiError
@@ -40,6 +41,7 @@ class Options(t.NamedTuple):
     names: frozenset[str] = frozenset()
     nodes: frozenset[str] = frozenset()
     created_after: datetime.datetime | None = None
+    served_evidence: ServedEvidence | None = None
 
 
 def parse_created_after(value: str | None) -> datetime.datetime | None:
@@ -113,7 +115,7 @@ class Approver:
 
     def _decide_and_write(self, csr: t.Mapping[str, t.Any], get_node: t.Callable[[str], t.Any]) -> Decision | None:
         for _attempt in range(CONFLICT_RETRIES):
-            decision = decide(csr, get_node, self.options.policy)
+            decision = decide(csr, get_node, self.options.policy, self.options.served_evidence)
             if self.options.nodes and decision.node not in self.options.nodes:
                 return None
             if decision.verdict == DENY and not self.options.deny_invalid:

@@ -5,10 +5,12 @@
 ``decide`` takes a CertificateSigningRequest exactly as the API returns it (Kubernetes JSON,
 camelCase) and a way to look up Nodes, and says approve, deny or skip, with every reason.
 
-What sets it apart from the existing approvers: a serving certificate may name only
-addresses the Node itself reports in ``status.addresses``. A kubelet that asks for another
-node's IP (or any IP it does not own) is refused, so a compromised node cannot obtain a
-certificate that lets it impersonate another node's kubelet endpoint.
+The rules are the ones the signer enforces too (``_kubelet_policy``). A Node's
+``status.addresses`` is written by that node's own kubelet, so it is necessary but never
+sufficient: an IP SAN is approved only when it is one of the Node's InternalIP/ExternalIP
+addresses AND something independent of the node vouches for it (its inventory addresses, an
+operator's allowed CIDR, or, for a renewal, the CA-verified certificate it serves now). Without
+that evidence the CSR stays pending, with the reason.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import ipaddress
 import re
 import typing as t
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_policy as rules_of_kubelets
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 import (
     NODE_GROUP,
     NODE_USER_PREFIX,
@@ -25,7 +28,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 imp
     organizations,
     subject_alt_names,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InvalidPolicy
 
 try:
     from cryptography import x509
@@ -39,30 +42,29 @@ APPROVE = "approve"
 DENY = "deny"
 SKIP = "skip"
 
-SERVING_USAGES = frozenset({"digital signature", "key encipherment", "server auth"})
-CLIENT_USAGES = frozenset({"digital signature", "key encipherment", "client auth"})
-DNS_ADDRESS_TYPES = frozenset({"Hostname", "InternalDNS", "ExternalDNS"})
 DEFAULT_MAX_EXPIRATION_SECONDS = 365 * 24 * 3600
 BOOTSTRAP_USER_PREFIX = "system:bootstrap:"
 
 NodeLookup = t.Callable[[str], t.Optional[t.Mapping[str, t.Any]]]
-
-
-class InvalidPolicy(KubecertsError):
-    """An approval policy option is malformed (a regex or CIDR that does not parse)."""
+# The IPs the certificate a node serves now vouches for (verified against the cluster CA).
+ServedEvidence = t.Callable[[str, t.Mapping[str, t.Any]], t.Collection[str]]
 
 
 class Policy(t.NamedTuple):
-    """What the operator allows beyond the Node's own names and addresses."""
+    """What the operator allows and vouches for beyond the Node's own names and addresses."""
     allowed_dns_patterns: tuple[re.Pattern[str], ...] = ()
     allowed_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     max_expiration_seconds: int | None = DEFAULT_MAX_EXPIRATION_SECONDS
     signers: frozenset[str] = frozenset({SERVING_SIGNER})
+    rules: rules_of_kubelets.Rules = rules_of_kubelets.DEFAULT_RULES
+    # node name -> the IPs the controller vouches for (its inventory addresses)
+    node_addresses: t.Mapping[str, frozenset[str]] = {}
 
 
 def build_policy(allowed_dns_patterns: t.Sequence[str] = (), allowed_cidrs: t.Sequence[str] = (),
                  max_expiration_seconds: int | None = DEFAULT_MAX_EXPIRATION_SECONDS,
-                 include_client: bool = False) -> Policy:
+                 include_client: bool = False, rules: rules_of_kubelets.Rules = rules_of_kubelets.DEFAULT_RULES,
+                 node_addresses: t.Mapping[str, t.Sequence[str]] | None = None) -> Policy:
     """Validates the operator's options once, so that a typo fails before any CSR is touched."""
     patterns = []
     for pattern in allowed_dns_patterns:
@@ -80,12 +82,18 @@ def build_policy(allowed_dns_patterns: t.Sequence[str] = (), allowed_cidrs: t.Se
         # The API server itself refuses expirationSeconds below 600.
         raise InvalidPolicy(f"max_expiration_seconds: {max_expiration_seconds} is below the API minimum of 600")
     signers = {SERVING_SIGNER, CLIENT_SIGNER} if include_client else {SERVING_SIGNER}
-    return Policy(tuple(patterns), tuple(cidrs), max_expiration_seconds, frozenset(signers))
+    vouched = {}
+    for node, addresses in (node_addresses or {}).items():
+        if not isinstance(addresses, (list, tuple)):
+            raise InvalidPolicy(f"node_addresses: {node!r} must map to a list of IPs")
+        parsed = [rules_of_kubelets.parse_ip(a) for a in addresses]
+        if None in parsed:
+            raise InvalidPolicy(f"node_addresses: {node!r} lists {list(addresses)}, which are not all IP addresses")
+        vouched[str(node)] = frozenset(str(a) for a in parsed)
+    return Policy(tuple(patterns), tuple(cidrs), max_expiration_seconds, frozenset(signers), rules, vouched)
 
 
-class Finding(t.NamedTuple):
-    code: str
-    message: str
+Finding = rules_of_kubelets.Problem
 
 
 class Decision(t.NamedTuple):
@@ -116,8 +124,11 @@ def csr_state(csr: t.Mapping[str, t.Any]) -> str:
     return next((kind for kind in ("Failed", "Denied", "Approved") if kind in present), "Pending")
 
 
-def decide(csr: t.Mapping[str, t.Any], get_node: NodeLookup, policy: Policy) -> Decision:
-    """The verdict on one CSR. Never raises on bad CSR content: that is a DENY with a reason."""
+def decide(csr: t.Mapping[str, t.Any], get_node: NodeLookup, policy: Policy,
+           served: ServedEvidence | None = None) -> Decision:
+    """The verdict on one CSR. Never raises on bad CSR content: that is a DENY with a reason.
+    ``served`` is asked, only when the other evidence is missing, which IPs the certificate the
+    node serves now vouches for."""
     meta = csr.get("metadata") or {}
     spec = csr.get("spec") or {}
     name = str(meta.get("name", "<unnamed>"))
@@ -151,15 +162,17 @@ def decide(csr: t.Mapping[str, t.Any], get_node: NodeLookup, policy: Policy) -> 
             return verdict(SKIP, [Finding("BootstrapRequester",
                                           f"requested by bootstrap identity {username!r}; first client certificates "
                                           "are left to kube-controller-manager or a human")], node, san_pair)
-        findings += _usage_findings(spec, CLIENT_USAGES, "client auth")
+        findings += rules_of_kubelets.usage_problems(rules_of_kubelets.CLIENT, spec.get("usages") or [])
         if sans.dns or sans.ips or sans.emails or sans.uris:
             findings.append(Finding("SANNotAllowed", "a kubelet client certificate must carry no SANs, got "
                                     + ", ".join(sans.dns + sans.ips + sans.emails + sans.uris)))
     else:
-        findings += _usage_findings(spec, SERVING_USAGES, "server auth")
-        findings += _serving_san_shape_findings(sans)
+        findings += rules_of_kubelets.usage_problems(rules_of_kubelets.SERVING, spec.get("usages") or [])
+        if not sans.dns and not sans.ips:
+            findings.append(Finding("NoSAN", "a serving certificate needs at least one DNS or IP SAN, got none"))
+        findings += rules_of_kubelets.forbidden_san_problems(sans.dns, sans.ips, sans.emails, sans.uris,
+                                                             policy.rules)
     findings += _expiration_findings(spec, policy)
-    findings += _cidr_findings(sans.ips, policy)
     for dns in sans.dns:
         if not _valid_dns_name(dns):
             findings.append(Finding("DNSNotAllowed", f"DNS SAN {dns!r} is not a valid DNS name"))
@@ -172,9 +185,16 @@ def decide(csr: t.Mapping[str, t.Any], get_node: NodeLookup, policy: Policy) -> 
         return verdict(SKIP, [Finding("NodeNotFound", f"Node {node!r} does not exist (yet); left pending")],
                        node, san_pair)
     if signer == SERVING_SIGNER:
-        findings += _node_address_findings(node, node_object, sans.dns, sans.ips, policy)
+        findings += _node_address_findings(node, node_object, sans.dns, sans.ips, policy, get_node)
     if findings:
         return verdict(DENY, findings, node, san_pair)
+    if signer == SERVING_SIGNER:
+        unvouched = _unvouched_ips(node, node_object, sans.ips, policy, served)
+        if unvouched:
+            return verdict(SKIP, [Finding("IPNotVouched", f"IP SANs {unvouched} are on Node {node!r}'s own status, "
+                                          "which its kubelet writes, but nothing independent vouches for them (the "
+                                          "node's inventory addresses, allowed_cidrs, or the CA-verified certificate "
+                                          "it serves now); left pending")], node, san_pair)
     return verdict(APPROVE, [], node, san_pair, passed=_passed_summary(signer, node, sans, spec))
 
 
@@ -200,47 +220,18 @@ def _parse_request(encoded: t.Any) -> tuple[t.Any, str]:
 
 def _identity_findings(request: t.Any, spec: t.Mapping[str, t.Any]) -> tuple[str | None, list[Finding]]:
     """CN, O, requester and groups. Returns the node name the CN claims (None if it names none)."""
-    findings = []
     cns = common_names(request.subject)
-    node = None
-    if len(cns) != 1 or not cns[0].startswith(NODE_USER_PREFIX) or not cns[0][len(NODE_USER_PREFIX):]:
-        findings.append(Finding("CommonNameInvalid",
-                                f"subject CN must be exactly one system:node:<name>, got {cns or 'none'}"))
-    else:
-        node = cns[0][len(NODE_USER_PREFIX):]
-    orgs = organizations(request.subject)
-    if orgs != [NODE_GROUP]:
-        findings.append(Finding("OrganizationInvalid", f"subject O must be exactly [{NODE_GROUP}], got {orgs}"))
+    findings = rules_of_kubelets.identity_problems(cns, organizations(request.subject), None)
+    node = rules_of_kubelets.node_of(cns)
     username = str(spec.get("username", ""))
     if node is not None and username != NODE_USER_PREFIX + node:
         findings.append(Finding("UsernameMismatch",
                                 f"requested by {username!r}, but the CN names {NODE_USER_PREFIX + node!r}"))
     groups = [str(g) for g in spec.get("groups") or []]
-    if NODE_GROUP not in groups:
-        findings.append(Finding("GroupMissing", f"requester groups {groups} do not include {NODE_GROUP}"))
+    missing = [g for g in (NODE_GROUP, rules_of_kubelets.AUTHENTICATED_GROUP) if g not in groups]
+    if missing:
+        findings.append(Finding("GroupMissing", f"requester groups {groups} do not include {missing}"))
     return node, findings
-
-
-def _usage_findings(spec: t.Mapping[str, t.Any], allowed: frozenset[str], required: str) -> list[Finding]:
-    usages = [str(u) for u in spec.get("usages") or []]
-    findings = []
-    extra = sorted(set(usages) - allowed)
-    if extra:
-        findings.append(Finding("UsageNotAllowed", f"usages {extra} are not allowed (allowed: {sorted(allowed)})"))
-    if required not in usages:
-        findings.append(Finding("UsageMissing", f"usages {usages} do not include {required!r}"))
-    return findings
-
-
-def _serving_san_shape_findings(sans: t.Any) -> list[Finding]:
-    findings = []
-    if sans.emails:
-        findings.append(Finding("EmailSAN", f"email SANs are not allowed: {sans.emails}"))
-    if sans.uris:
-        findings.append(Finding("URISAN", f"URI SANs are not allowed: {sans.uris}"))
-    if not sans.dns and not sans.ips:
-        findings.append(Finding("NoSAN", "a serving certificate needs at least one DNS or IP SAN, got none"))
-    return findings
 
 
 def _expiration(spec: t.Mapping[str, t.Any]) -> int | None:
@@ -259,16 +250,6 @@ def _expiration_findings(spec: t.Mapping[str, t.Any], policy: Policy) -> list[Fi
         return [Finding("ExpirationTooLong",
                         f"expirationSeconds {seconds} exceeds the maximum {policy.max_expiration_seconds}")]
     return []
-
-
-def _cidr_findings(ips: t.Sequence[str], policy: Policy) -> list[Finding]:
-    if not policy.allowed_cidrs:
-        return []
-    outside = [ip for ip in ips if not _in_any(_ip(ip), policy.allowed_cidrs)]
-    if not outside:
-        return []
-    return [Finding("IPOutsideCIDRs", f"IP SANs {outside} lie outside the allowed CIDRs "
-                    f"{[str(n) for n in policy.allowed_cidrs]}")]
 
 
 def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -291,35 +272,44 @@ def _valid_dns_name(name: str) -> bool:
     return len(name) <= 253 and all(_DNS_LABEL.match(label) for label in labels)
 
 
-def node_addresses(node_object: t.Mapping[str, t.Any]) -> list[tuple[str, str]]:
-    """``(type, address)`` pairs from a Node's ``status.addresses``."""
-    return [(str(a.get("type", "")), str(a.get("address", "")))
-            for a in (node_object.get("status") or {}).get("addresses") or []]
-
-
 def _node_address_findings(node: str, node_object: t.Mapping[str, t.Any], dns_names: t.Sequence[str],
-                           ips: t.Sequence[str], policy: Policy) -> list[Finding]:
-    addresses = node_addresses(node_object)
-    node_ips = {_ip(value) for _kind, value in addresses} - {None}
-    node_dns = {node.lower()} | {value.lower() for kind, value in addresses if kind in DNS_ADDRESS_TYPES}
+                           ips: t.Sequence[str], policy: Policy, get_node: NodeLookup) -> list[Finding]:
+    """IP SANs must be the Node's InternalIP/ExternalIP; DNS SANs its name, its Hostname/InternalDNS/
+    ExternalDNS, or an allowed pattern, and never another Node's name."""
+    node_ips, node_dns = rules_of_kubelets.node_status_addresses(node_object)
     findings = []
-    foreign_ips = [ip for ip in ips if _ip(ip) not in node_ips]
+    foreign_ips = [ip for ip in ips if str(_ip(ip)) not in node_ips]
     if foreign_ips:
-        findings.append(Finding("IPNotOnNode", f"IP SANs {foreign_ips} are not in Node {node!r} status.addresses "
-                                f"{sorted(str(i) for i in node_ips)}"))
-    foreign_dns = [d for d in dns_names if d.lower() not in node_dns
+        findings.append(Finding("IPNotOnNode", f"IP SANs {foreign_ips} are not InternalIP/ExternalIP addresses of "
+                                f"Node {node!r} ({sorted(node_ips)})"))
+    own = {node.lower()} | set(node_dns)
+    foreign_dns = [d for d in dns_names if d.lower() not in own
                    and not any(p.fullmatch(d) for p in policy.allowed_dns_patterns)]
     if foreign_dns:
         findings.append(Finding("DNSNotAllowed", f"DNS SANs {foreign_dns} are neither Node {node!r}'s name nor its "
                                 f"Hostname/InternalDNS/ExternalDNS addresses nor match allowed_dns_patterns"))
+    other_nodes = [d for d in dns_names if d.lower() != node.lower() and get_node(d.lower()) is not None]
+    if other_nodes:
+        findings.append(Finding("DNSIsAnotherNode", f"DNS SANs {other_nodes} are the names of other Nodes"))
     return findings
+
+
+def _unvouched_ips(node: str, node_object: t.Mapping[str, t.Any], ips: t.Sequence[str], policy: Policy,
+                   served: ServedEvidence | None) -> list[str]:
+    vouched = policy.node_addresses.get(node, frozenset())
+    left = [ip for ip in ips if str(_ip(ip)) not in vouched and not _in_any(_ip(ip), policy.allowed_cidrs)]
+    if left and served is not None:
+        by_certificate = {str(_ip(ip)) for ip in served(node, node_object)}
+        left = [ip for ip in left if str(_ip(ip)) not in by_certificate]
+    return left
 
 
 def _passed_summary(signer: str, node: str, sans: t.Any, spec: t.Mapping[str, t.Any]) -> str:
     usages = ", ".join(str(u) for u in spec.get("usages") or [])
     parts = [f"requester, CN and O match Node {node!r} (system:nodes)", f"usages [{usages}] allowed"]
     if signer == SERVING_SIGNER:
-        parts.append(f"SANs {sans.dns + sans.ips} belong to Node {node!r} per status.addresses and policy")
+        parts.append(f"SANs {sans.dns + sans.ips} belong to Node {node!r} per status.addresses, and its IPs are "
+                     "vouched for independently")
     else:
         parts.append("no SANs")
     seconds = _expiration(spec)

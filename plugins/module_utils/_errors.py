@@ -44,3 +44,15 @@ class UnsafeChange(KubecertsError):
 
 class WriteError(KubecertsError):
     """Writing, backing up or restoring a file failed on the node."""
+
+
+class InvalidPolicy(KubecertsError):
+    """A policy option is malformed (a regex, a CIDR or a limit that does not parse)."""
+
+
+class IdentityRefused(KubecertsError):
+    """The controller cannot decide a node's identity, or the node's report contradicts it."""
+
+
+class IdentityPlanted(IdentityRefused):
+    """A node set one of its own identity variables through a fact it returned."""

@@ -39,6 +39,8 @@ FINDING_CODES: dict[str, tuple[str, str]] = {
     "key_unverified": (INFO, "The public key of a private key could not be derived on the node (neither "
                              "cryptography nor openssl), so key matching was skipped."),
     "weak_key": (WARNING, "The key is too small: RSA or DSA under 2048 bits, or an elliptic curve under 224 bits."),
+    "kubelet_process_untrusted": (INFO, "A process named kubelet that is not root running a kubelet binary (or a "
+                                        "second kubelet) was ignored: its flags were not used."),
     # Trust and identity
     "untrusted_issuer": (CRITICAL, "The certificate does not chain to the cluster CA."),
     "wrong_identity": (CRITICAL, "The subject is not CN=system:node:<node_name>, O=system:nodes."),
@@ -56,6 +58,8 @@ FINDING_CODES: dict[str, tuple[str, str]] = {
     "served_san_mismatch": (WARNING, "The certificate the kubelet serves does not cover the node's addresses."),
     "served_cert_stale": (WARNING, "The kubelet serves a different certificate than the one on disk: it needs a restart."),
     "duplicate_identity": (CRITICAL, "Two nodes carry the same certificate, key or node identity."),
+    "identity_mismatch": (CRITICAL, "The node reports a name or addresses that contradict the controller's truth "
+                                    "(inventory, API): nothing will be signed for it until they agree."),
     "ca_expires_first": (WARNING, "The CA expires before a certificate it signed; renewing the leaf will not help."),
     "unreachable": (CRITICAL, "A host or port could not be reached."),
     "probe_failed": (CRITICAL, "The TLS handshake with the kubelet port failed (for example: tls: internal error, no serving certificate)."),

@@ -12,15 +12,23 @@ description:
     O(approve_client_csrs), C(kubernetes.io/kube-apiserver-client-kubelet)), checks each pending one, and approves
     it only when every check passes. Invalid ones are denied or, with O(invalid_action=leave_pending), left pending.
     Every decision carries its reason.
-  - "Serving CSR checks: the requester is C(system:node:<name>) in group C(system:nodes); the subject is exactly
-    CN=C(system:node:<name>), O=C(system:nodes); the Node C(<name>) exists; the usages lie within
-    C(digital signature), C(key encipherment), C(server auth) and include C(server auth); there are no email or
-    URI SANs and at least one DNS or IP SAN; B(every IP SAN is one of the Node's own status.addresses);
-    every DNS SAN is the node name, one of its C(Hostname), C(InternalDNS) or C(ExternalDNS) addresses, or matches
-    O(allowed_dns_patterns); every IP lies within O(allowed_cidrs) when set; C(expirationSeconds) is at most
-    O(max_expiration_seconds)."
-  - "Client CSR checks: the same requester and subject rules, the Node exists, usages within C(digital signature),
-    C(key encipherment), C(client auth) and including C(client auth), and no SANs at all. First client
+  - "Serving CSR checks, the same policy the collection's own signer enforces: the requester is
+    C(system:node:<name>) in the groups C(system:nodes) and C(system:authenticated); the subject is exactly
+    CN=C(system:node:<name>), O=C(system:nodes); the Node C(<name>) exists; the usages are exactly
+    C(digital signature), C(key encipherment), C(server auth) or C(digital signature), C(server auth), the only
+    sets kube-controller-manager's signer accepts; at least one DNS or IP SAN, and no email, URI or wildcard SAN;
+    no in-cluster name (C(kubernetes), C(kubernetes.default), C(kubernetes.default.svc), C(*.svc),
+    C(*.svc.<cluster_domain>)); no IP in O(service_cidr) and no loopback, link-local, unspecified or multicast IP;
+    at most O(max_dns_sans) DNS SANs; every DNS SAN is the node name, one of its C(Hostname), C(InternalDNS) or
+    C(ExternalDNS) addresses, or matches O(allowed_dns_patterns), and never another Node's name;
+    C(expirationSeconds) is at most O(max_expiration_seconds)."
+  - "B(IP SANs need two kinds of evidence.) Each must be one of the Node's C(InternalIP) or C(ExternalIP)
+    addresses, which the node's own kubelet writes; and something independent of the node must vouch for it: the
+    node's inventory addresses (O(node_addresses)), O(allowed_cidrs), or, for a renewal, the certificate the
+    kubelet serves at that IP now, verified against O(cluster_ca_cert) and issued to the same node. Without the
+    second the CSR is left pending with the reason C(IPNotVouched), never approved."
+  - "Client CSR checks: the same requester and subject rules, the Node exists, usages exactly C(digital signature),
+    C(key encipherment), C(client auth) or C(digital signature), C(client auth), and no SANs at all. First client
     certificates requested with a bootstrap token are left pending: kube-controller-manager approves those."
   - A CSR whose Node does not exist (yet) is left pending, because a kubelet may ask a moment before its Node
     registers; the next run or the next poll of O(watch_seconds) decides it.
@@ -61,10 +69,44 @@ options:
     default: []
   allowed_cidrs:
     description:
-      - When set, every IP SAN must also lie within one of these networks (in addition to belonging to the Node).
+      - Networks whose addresses the operator vouches for. An IP SAN inside one needs no other independent
+        evidence (it must still be one of the Node's InternalIP/ExternalIP addresses).
     type: list
     elements: str
     default: []
+  node_addresses:
+    description:
+      - The IPs the controller vouches for, per node name, usually from M(kubecerts.kubelet.node_identity) (the
+        node's inventory addresses). The role C(kubecerts.kubelet.csr_approval) fills it in.
+    type: dict
+    default: {}
+  cluster_ca_cert:
+    description:
+      - The cluster CA certificate (a path on the host that runs the module). When set, an IP SAN with no other
+        independent evidence is vouched for by the certificate the kubelet serves at that IP now, if that
+        certificate verifies against this CA, names the same node and carries that IP.
+    type: path
+  kubelet_port:
+    description:
+      - The kubelet's HTTPS port, for O(cluster_ca_cert).
+    type: int
+    default: 10250
+  service_cidr:
+    description:
+      - The cluster's service networks. An IP SAN inside one is denied.
+    type: list
+    elements: str
+    default: [10.96.0.0/12]
+  cluster_domain:
+    description:
+      - The cluster DNS domain, for the in-cluster names that are denied.
+    type: str
+    default: cluster.local
+  max_dns_sans:
+    description:
+      - The most DNS SANs a serving CSR may ask for.
+    type: int
+    default: 2
   max_expiration_seconds:
     description:
       - The longest C(spec.expirationSeconds) a CSR may request. V(0) disables the check.
@@ -79,7 +121,8 @@ options:
     default: []
   nodes:
     description:
-      - Only consider CSRs whose subject names one of these nodes.
+      - Only consider CSRs whose subject names one of these nodes. These are Kubernetes node names, not inventory
+        host names (M(kubecerts.kubelet.node_identity) maps one to the other).
       - A node counts as served when its newest CSR (of the handled signers, within O(names) and O(created_after))
         is approved, by this run or before it. With O(watch_seconds), the watch ends as soon as every listed node is
         served; the nodes that are not are returned in RV(unapproved_nodes).
@@ -180,16 +223,18 @@ approved:
       type: str
       sample: >-
         requester, CN and O match Node 'worker1' (system:nodes); usages [digital signature, server auth] allowed;
-        SANs ['worker1', '10.0.0.11'] belong to Node 'worker1' per status.addresses and policy;
+        SANs ['worker1', '10.0.0.11'] belong to Node 'worker1' per status.addresses, and its IPs are vouched for
+        independently;
         no expirationSeconds requested (signer default)
     codes:
       description:
         - Machine-readable finding codes; empty for approvals.
         - C(RequestUnparseable), C(CommonNameInvalid), C(OrganizationInvalid), C(UsernameMismatch), C(GroupMissing),
-          C(UsageNotAllowed), C(UsageMissing), C(EmailSAN), C(URISAN), C(NoSAN), C(SANNotAllowed), C(IPNotOnNode),
-          C(DNSNotAllowed), C(IPOutsideCIDRs), C(ExpirationTooLong), C(ExpirationInvalid) deny;
-          C(NodeNotFound), C(BootstrapRequester), C(AlreadyApproved), C(AlreadyDenied), C(AlreadyFailed), C(Gone),
-          C(Conflict) skip.
+          C(UsageNotAllowed), C(EmailSAN), C(URISAN), C(NoSAN), C(SANNotAllowed), C(InClusterName), C(WildcardSAN),
+          C(TooManyDNSNames), C(IPInvalid), C(IPNotAllowed), C(IPNotOnNode), C(DNSNotAllowed), C(DNSIsAnotherNode),
+          C(ExpirationTooLong), C(ExpirationInvalid) deny;
+          C(IPNotVouched), C(NodeNotFound), C(BootstrapRequester), C(AlreadyApproved), C(AlreadyDenied),
+          C(AlreadyFailed), C(Gone), C(Conflict) skip.
       returned: always
       type: list
       elements: str
@@ -281,20 +326,29 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_approver im
     approve,
     parse_created_after,
 )
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_policy
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 import load_certificates
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_policy import build_policy
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import read_bounded
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._served_evidence import ServedEvidence
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import AUTH_ARG_SPEC, KubeClient
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
 
 
 def work(module: AnsibleModule) -> dict[str, t.Any]:
     p = module.params
+    rules = _kubelet_policy.build_rules(p["service_cidr"], p["cluster_domain"], p["max_dns_sans"])
     policy = build_policy(allowed_dns_patterns=p["allowed_dns_patterns"], allowed_cidrs=p["allowed_cidrs"],
                           max_expiration_seconds=p["max_expiration_seconds"] or None,
-                          include_client=p["approve_client_csrs"])
+                          include_client=p["approve_client_csrs"], rules=rules, node_addresses=p["node_addresses"])
+    served = None
+    if p["cluster_ca_cert"]:
+        cas = load_certificates(read_bounded(p["cluster_ca_cert"]), p["cluster_ca_cert"])
+        served = ServedEvidence(cas, port=p["kubelet_port"])
     options = Options(policy=policy, deny_invalid=p["invalid_action"] == "deny", check_mode=module.check_mode,
                       watch_seconds=max(0, p["watch_seconds"]), poll_interval=max(1, p["poll_interval"]),
                       names=frozenset(p["names"]), nodes=frozenset(p["nodes"]),
-                      created_after=parse_created_after(p["created_after"]))
+                      created_after=parse_created_after(p["created_after"]), served_evidence=served)
     with KubeClient.from_params(p) as client:
         return approve(client, options)
 
@@ -306,6 +360,12 @@ def main() -> None:
         invalid_action=dict(type="str", choices=["deny", "leave_pending"], default="deny"),
         allowed_dns_patterns=dict(type="list", elements="str", default=[]),
         allowed_cidrs=dict(type="list", elements="str", default=[]),
+        node_addresses=dict(type="dict", default={}),
+        cluster_ca_cert=dict(type="path"),
+        kubelet_port=dict(type="int", default=10250),
+        service_cidr=dict(type="list", elements="str", default=list(_kubelet_policy.DEFAULT_SERVICE_CIDRS)),
+        cluster_domain=dict(type="str", default=_kubelet_policy.DEFAULT_CLUSTER_DOMAIN),
+        max_dns_sans=dict(type="int", default=_kubelet_policy.DEFAULT_MAX_DNS_SANS),
         max_expiration_seconds=dict(type="int", default=31536000),
         names=dict(type="list", elements="str", default=[]),
         nodes=dict(type="list", elements="str", default=[]),

@@ -30,6 +30,7 @@ extends_documentation_fragment:
   - kubecerts.kubelet.kubelet_cert.KEY
   - kubecerts.kubelet.kubelet_cert.SIGNING
   - kubecerts.kubelet.kubelet_cert.INSTALL
+  - kubecerts.kubelet.k8s_auth
 attributes:
   check_mode:
     support: full
@@ -50,6 +51,16 @@ options:
       - Usually the inventory variable C(kubecerts_ca_host).
     type: str
     default: localhost
+  api:
+    description:
+      - The node's name and the addresses its serving certificate may carry are decided on the controller, as
+        M(kubecerts.kubelet.node_identity) decides them, and passed to the node. A node whose report contradicts them
+        is refused with one line naming both values, and nothing is written.
+      - V(auto) looks the Node up through the Kubernetes API (C(kubeconfig) and related options) when they are set.
+      - An explicit O(node_name) must be the controller's name for the host.
+    type: str
+    choices: [auto, always, never]
+    default: auto
 seealso:
   - module: kubecerts.kubelet.kubelet_csr
   - module: kubecerts.kubelet.kubelet_cert_sign

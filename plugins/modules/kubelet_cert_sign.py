@@ -41,6 +41,8 @@ options:
   node_name:
     description:
       - The node the certificate is for. The CSR's CN must be C(system:node:<node_name>).
+      - This and O(hostname) and O(ip_addresses) are the caller's truth. Take them from the inventory or from
+        M(kubecerts.kubelet.node_identity), never from what the node reported.
       - Required unless O(requests) is given.
     type: str
   kind:
@@ -53,15 +55,22 @@ options:
     description:
       - Sign for many nodes in one run, loading the CA once (run it with C(run_once) and C(delegate_to) the CA host).
       - A mapping of inventory host to its registered M(kubecerts.kubelet.kubelet_csr) result, which stands for one
-        item per kind; or a list of such results (each optionally with a C(host) key) or of single items with the
-        keys C(node_name), C(kind), C(csr), C(hostname), C(ip_addresses), C(current_certificate), C(node_reasons),
-        C(extra_sans) and optionally C(host).
+        item per kind; or a list of such results, each with a C(host) key.
+      - What a node reports here is evidence, never the authority. Each item's node name and SANs come from
+        O(identities); an item whose node reports another name, or addresses the controller does not vouch for,
+        is refused with one line naming both values.
       - An entry may also carry C(force), C(renew_before_days) and C(validity_days), which apply to that node in
         place of O(force), O(renew_before_days) and O(validity_days).
-      - The other options apply to every item. A refusal fails only its own item (C(failed) and C(msg) in its
-        entry of RV(results)); the task itself fails only when the CA cannot be used.
-      - Mutually exclusive with O(node_name).
+      - The other options apply to every item. A refusal, or an entry of the wrong shape, fails only its own item
+        (C(failed) and C(msg) in its entry of RV(results)); the task itself fails only when the CA cannot be used.
+      - Mutually exclusive with O(node_name). Requires O(identities).
     type: raw
+  identities:
+    description:
+      - The controller's truth per inventory host, as M(kubecerts.kubelet.node_identity) returns it (C(node_name),
+        C(accepted_names), C(ip_addresses), C(dns_names)), optionally with C(extra_sans) for that host.
+      - Build it from inventory data on the controller only, never from a node's module result.
+    type: dict
   csr:
     description:
       - The PEM CSR made on the node (RV(kubecerts.kubelet.kubelet_csr#module:requests.client.csr)).
@@ -101,10 +110,10 @@ EXAMPLES = r"""
   kubecerts.kubelet.kubelet_cert_sign:
     ca_cert_path: /etc/kubernetes/pki/ca.crt
     ca_key_path: /etc/kubernetes/pki/ca.key
-    node_name: "{{ kubelet_requests.node_name }}"
-    hostname: "{{ kubelet_requests.node.hostname }}"
-    ip_addresses: "{{ kubelet_requests.node.ip_addresses }}"
-    extra_sans: ["DNS:{{ inventory_hostname }}.nodes.example.com"]
+    # The controller's truth, never the node's report.
+    node_name: "{{ kubelet_identity.node_name }}"
+    ip_addresses: "{{ kubelet_identity.ip_addresses }}"
+    extra_sans: "{{ kubelet_identity.dns_names | map('regex_replace', '^', 'DNS:') | list }}"
     kind: "{{ item.key }}"
     csr: "{{ item.value.csr }}"
     current_certificate: "{{ item.value.current_certificate }}"
@@ -120,6 +129,8 @@ EXAMPLES = r"""
     ca_key_path: /etc/kubernetes/pki/ca.key
     requests: >-
       {{ dict(ansible_play_batch | zip(ansible_play_batch | map('extract', hostvars, 'kubelet_requests'))) }}
+    identities: >-
+      {{ dict(ansible_play_batch | zip(ansible_play_batch | map('extract', hostvars, 'kubelet_identity'))) }}
   run_once: true
   delegate_to: "{{ kubecerts_ca_host }}"
   register: kubelet_signed_all
@@ -202,7 +213,9 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import r
 def work(module: AnsibleModule) -> dict:
     ca = issue.load_ca(module.params)
     if module.params["requests"] is not None:
-        results = issue.sign_many(ca, module.params, issue.batch_items(module.params["requests"]), module.check_mode)
+        results = issue.sign_many(ca, module.params,
+                                  issue.batch_items(module.params["requests"], module.params["identities"]),
+                                  module.check_mode)
         for item in results:
             for warning in item.pop("warnings"):
                 module.warn(f"{item['node_name']} {item['kind']}: {warning}")
@@ -220,10 +233,11 @@ def work(module: AnsibleModule) -> dict:
 
 def main() -> None:
     module = AnsibleModule(argument_spec={**issue.SIGN_ARGUMENT_SPEC, **issue.REQUEST_FIELDS_SPEC,
-                                          "requests": {"type": "raw"}},
+                                          "requests": {"type": "raw", "no_log": True},
+                                          "identities": {"type": "dict"}},
                            required_one_of=[("requests", "node_name")],
                            mutually_exclusive=[("requests", "node_name")],
-                           required_by={"node_name": "kind"},
+                           required_by={"node_name": "kind", "requests": "identities"},
                            supports_check_mode=True)
     run_module(module, work)
 

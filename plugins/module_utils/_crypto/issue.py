@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import reissue, signing
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_policy as policy
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import pem, reissue, signing
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError, SigningRefused
 
 SIGN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
@@ -19,20 +20,33 @@ SIGN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "renew_before_days": {"type": "int", "default": reissue.DEFAULT_RENEW_BEFORE_DAYS},
     "force": {"type": "bool", "default": False},
     "extra_sans": {"type": "list", "elements": "str", "default": []},
+    "service_cidr": {"type": "list", "elements": "str", "default": list(policy.DEFAULT_SERVICE_CIDRS)},
+    "cluster_domain": {"type": "str", "default": policy.DEFAULT_CLUSTER_DOMAIN},
+    "max_dns_sans": {"type": "int", "default": policy.DEFAULT_MAX_DNS_SANS},
+    "max_validity_days": {"type": "int", "default": policy.DEFAULT_MAX_VALIDITY_DAYS},
 }
 
+# csr and current_certificate come from the node: a lying node can put a key in them.
 REQUEST_FIELDS_SPEC: dict[str, dict[str, t.Any]] = {
     "node_name": {"type": "str"},
     "kind": {"type": "str", "choices": list(signing.KINDS)},
-    "csr": {"type": "str"},
+    "csr": {"type": "str", "no_log": True},
     "hostname": {"type": "str"},
     "ip_addresses": {"type": "list", "elements": "str", "default": []},
-    "current_certificate": {"type": "str"},
+    "current_certificate": {"type": "str", "no_log": True},
     "node_reasons": {"type": "list", "elements": "dict", "default": []},
 }
 
 
+def rules_of(params: t.Mapping[str, t.Any]) -> policy.Rules:
+    return policy.build_rules(params.get("service_cidr") or policy.DEFAULT_SERVICE_CIDRS,
+                              params.get("cluster_domain") or policy.DEFAULT_CLUSTER_DOMAIN,
+                              params.get("max_dns_sans", policy.DEFAULT_MAX_DNS_SANS),
+                              params.get("max_validity_days", policy.DEFAULT_MAX_VALIDITY_DAYS))
+
+
 def load_ca(params: t.Mapping[str, t.Any]) -> signing.CertificateAuthority:
+    rules_of(params)    # a malformed policy option fails before the CA key is read
     passphrase = params.get("ca_key_passphrase")
     return signing.CertificateAuthority.from_files(
         params["ca_cert_path"], params["ca_key_path"],
@@ -45,7 +59,16 @@ def issue_request(params: t.Mapping[str, t.Any]) -> signing.IssueRequest:
     return signing.IssueRequest(
         node_name=params["node_name"], kind=params["kind"], hostname=params.get("hostname"),
         ip_addresses=params.get("ip_addresses") or (), extra_sans=params.get("extra_sans") or (),
-        validity_days=params.get("validity_days", signing.DEFAULT_VALIDITY_DAYS))
+        validity_days=params.get("validity_days", signing.DEFAULT_VALIDITY_DAYS), rules=rules_of(params))
+
+
+def certificate_only(value: t.Any) -> str | None:
+    """The certificate blocks of what a node sent as its certificate in use, nothing else:
+    a node that puts a key there must not have it judged, echoed or logged."""
+    if not value:
+        return None
+    blocks = pem.certificate_blocks(str(value).encode("ascii", "replace"))
+    return b"".join(b.text + b"\n" for b in blocks).decode("ascii") or None
 
 
 def sign_one(ca: signing.CertificateAuthority, params: t.Mapping[str, t.Any], check_mode: bool) -> dict[str, t.Any]:
@@ -54,7 +77,8 @@ def sign_one(ca: signing.CertificateAuthority, params: t.Mapping[str, t.Any], ch
     request = issue_request(params)
     signing.planned_names(request)      # refuses a bad node name or SAN before anything else
     kind = request.kind
-    reasons = reissue.judge(params.get("current_certificate"), request, ca.cert,
+    current = certificate_only(params.get("current_certificate"))
+    reasons = reissue.judge(current, request, ca.cert,
                             renew_before_days=params.get("renew_before_days", reissue.DEFAULT_RENEW_BEFORE_DAYS),
                             force=bool(params.get("force")), node_reasons=params.get("node_reasons") or (),
                             source=f"{kind} certificate in use")
@@ -69,7 +93,7 @@ def sign_one(ca: signing.CertificateAuthority, params: t.Mapping[str, t.Any], ch
         "issued": False,
         "reasons": [r.as_dict() for r in reasons],
         "certificate": None,
-        "before": reissue.summary(params.get("current_certificate")),
+        "before": reissue.summary(current),
         "after": None,
         "warnings": [],
     }
@@ -96,41 +120,64 @@ def diff_of(results: t.Iterable[dict[str, t.Any]]) -> dict[str, t.Any]:
     return {"before": before, "after": after}
 
 
-# Per-node fields a batch item may carry; everything else comes from the module's options.
 # Per-node settings an item may carry; they override the task's options for that item, so a
 # batch signed in one run can force one node and leave the next alone.
 PER_ITEM_OPTIONS = ("force", "renew_before_days", "validity_days")
-BATCH_ITEM_FIELDS = ("node_name", "kind", "csr", "hostname", "ip_addresses", "current_certificate",
-                     "node_reasons", "extra_sans") + PER_ITEM_OPTIONS
 
 
-def batch_items(requests: t.Any) -> list[dict[str, t.Any]]:
-    """Flattens ``requests``: a mapping of inventory host to its kubelet_csr result, or a
-    list whose entries are either one item (``node_name``, ``kind``, ...) or a whole
-    kubelet_csr result (``node_name``, ``node``, ``requests``, ``extra_sans``) with an
-    optional ``host``; a kubelet_csr result becomes one item per kind."""
+def truth_request(truth: policy.NodeTruth, reported_name: t.Any, extra_sans: t.Sequence[str]) -> dict[str, t.Any]:
+    """The identity fields of a request, from the controller's truth only. The node's reported
+    name is taken only when it is one of the names the controller accepts for it."""
+    name = reported_name if reported_name in truth.accepted_names else truth.node_name
+    return {"node_name": name, "hostname": None, "ip_addresses": list(truth.ip_addresses),
+            "extra_sans": [f"DNS:{d}" for d in truth.dns_names if d != name] + list(extra_sans or ())}
+
+
+def _refused(host: t.Any, message: str, kind: t.Any = None, node_name: t.Any = None) -> dict[str, t.Any]:
+    return {"host": host, "kind": kind, "node_name": node_name, "refused": message}
+
+
+def batch_items(requests: t.Any, identities: t.Any) -> list[dict[str, t.Any]]:
+    """One item per host and kind from ``requests`` (a mapping of inventory host to its
+    kubelet_csr result, or a list of such results each with ``host``). Identity and SANs come
+    from ``identities`` (host to the controller's truth); what the node reported is only
+    compared with it, and a node that contradicts it, or that has no truth, becomes a refused
+    item. A malformed entry refuses its own host, never the batch."""
     if isinstance(requests, dict):
         requests = [{**(value if isinstance(value, dict) else {"_bad": value}), "host": host}
                     for host, value in requests.items()]
     if not isinstance(requests, list):
         raise SigningRefused("requests must be a list, or a mapping of host to kubelet_csr result")
+    if not isinstance(identities, dict):
+        raise SigningRefused("identities (the controller's node_identity result per host) are required with "
+                             "requests: a node's own report never decides its identity")
     items: list[dict[str, t.Any]] = []
     for index, entry in enumerate(requests):
-        if not isinstance(entry, dict):
-            raise SigningRefused(f"requests[{index}] is not a mapping")
-        host = entry.get("host")
-        if isinstance(entry.get("requests"), dict):
-            node = entry.get("node") or {}
-            for kind, request in entry["requests"].items():
-                items.append({"host": host, "node_name": entry.get("node_name"), "kind": kind,
-                              "csr": request.get("csr"), "hostname": node.get("hostname"),
-                              "ip_addresses": node.get("ip_addresses") or [],
-                              "current_certificate": request.get("current_certificate"),
-                              "node_reasons": request.get("node_reasons") or [],
-                              "extra_sans": entry.get("extra_sans"),
-                              **{k: entry.get(k) for k in PER_ITEM_OPTIONS}})
-        else:
-            items.append({"host": host, **{k: entry.get(k) for k in BATCH_ITEM_FIELDS}})
+        host = entry.get("host") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not isinstance(entry.get("requests"), dict):
+            items.append(_refused(host, f"requests[{index}] ({host or 'no host'}) is not a kubelet_csr result"))
+            continue
+        if host not in identities:
+            items.append(_refused(host, f"no controller identity for host {host!r}; refusing to take the node's "
+                                        "word for its name and addresses"))
+            continue
+        try:
+            truth = policy.NodeTruth.from_dict(str(host), identities[host])
+        except KubecertsError as exc:
+            items.append(_refused(host, str(exc)))
+            continue
+        node = entry.get("node") if isinstance(entry.get("node"), dict) else {}
+        problems = truth.disagreements(entry.get("node_name"), node.get("ip_addresses"))
+        identity = truth_request(truth, entry.get("node_name"), identities[host].get("extra_sans") or ())
+        for kind, request in entry["requests"].items():
+            if problems or not isinstance(request, dict):
+                items.append(_refused(host, problems[0] if problems else f"{host}: {kind} request is not a mapping",
+                                      kind, truth.node_name))
+                continue
+            items.append({"host": host, "kind": kind, **identity, "csr": request.get("csr"),
+                          "current_certificate": request.get("current_certificate"),
+                          "node_reasons": request.get("node_reasons") or [],
+                          **{k: entry.get(k) for k in PER_ITEM_OPTIONS}})
     return items
 
 
@@ -141,14 +188,20 @@ def sign_many(ca: signing.CertificateAuthority, options: t.Mapping[str, t.Any],
     results = []
     for item in items:
         params = {**options, **{k: v for k, v in item.items() if v is not None and k != "host"}}
+        params["extra_sans"] = list(item.get("extra_sans") or ()) + list(options.get("extra_sans") or ())
         try:
+            if item.get("refused"):
+                raise SigningRefused(item["refused"])
             if not params.get("node_name") or params.get("kind") not in signing.KINDS:
                 raise SigningRefused("a request needs node_name and kind (client or serving)")
             result = sign_one(ca, params, check_mode)
-        except KubecertsError as exc:
+        except (KubecertsError, TypeError, ValueError, AttributeError) as exc:
+            # Node data of the wrong shape is this item's problem, never the batch's.
+            message = str(exc) if isinstance(exc, KubecertsError) else \
+                f"{item.get('host')}: malformed request ({type(exc).__name__})"
             result = {"kind": params.get("kind"), "node_name": params.get("node_name"), "changed": False,
                       "issued": False, "reasons": [], "certificate": None, "before": None, "after": None,
-                      "warnings": [], "failed": True, "msg": str(exc)}
+                      "warnings": [], "failed": True, "msg": message}
         result["host"] = item.get("host")
         results.append(result)
     return results

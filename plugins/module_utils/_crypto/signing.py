@@ -17,6 +17,7 @@ import os
 import re
 import typing as t
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_policy as policy
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, SigningRefused
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import read_bounded
@@ -30,8 +31,7 @@ if core.HAS_CRYPTOGRAPHY:
 CLIENT = "client"
 SERVING = "serving"
 KINDS = (CLIENT, SERVING)
-DEFAULT_VALIDITY_DAYS = 365
-MAX_VALIDITY_DAYS = 3650
+DEFAULT_VALIDITY_DAYS = policy.DEFAULT_MAX_VALIDITY_DAYS
 # Like the Kubernetes signer: tolerate a few minutes of clock skew between hosts.
 BACKDATE = datetime.timedelta(minutes=5)
 SERIAL_BITS = 128
@@ -77,6 +77,7 @@ class IssueRequest(t.NamedTuple):
     ip_addresses: t.Sequence[str] = ()
     extra_sans: t.Sequence[str] = ()
     validity_days: int = DEFAULT_VALIDITY_DAYS
+    rules: policy.Rules = policy.DEFAULT_RULES
 
 
 class PlannedNames(t.NamedTuple):
@@ -139,14 +140,17 @@ def planned_names(request: IssueRequest) -> PlannedNames:
     for extra in request.extra_sans or ():
         kind, value = _classify_extra(extra)
         _add(dns if kind == "dns" else ips, value)
+    problems = policy.forbidden_san_problems(dns, ips, rules=request.rules)
+    if problems:
+        raise SigningRefused(f"serving certificate of {request.node_name}: {problems[0].message}")
     return PlannedNames(dns, ips)
 
 
 def validity_days(request: IssueRequest) -> int:
-    days = request.validity_days
-    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_VALIDITY_DAYS:
-        raise SigningRefused(f"validity of {days!r} days is outside 1..{MAX_VALIDITY_DAYS}")
-    return days
+    problem = policy.validity_problem(request.validity_days, request.rules)
+    if problem:
+        raise SigningRefused(problem.message)
+    return request.validity_days
 
 
 def random_serial() -> int:
@@ -267,14 +271,10 @@ def check_csr(csr: t.Any, request: IssueRequest, names: PlannedNames, source: st
     """Refuses a CSR that is forged, names another node, or asks for more than the policy gives."""
     if not csr.is_signature_valid:
         raise SigningRefused(f"{source}: signature is invalid (the request was not made with its key)")
-    expected = node_common_name(request.node_name)
-    cns = core.common_names(csr.subject)
-    if cns != [expected]:
-        asked = ", ".join(cns) or "no CN"
-        raise SigningRefused(f"{source}: subject CN is {asked}, not {expected} (the target node)")
-    orgs = core.organizations(csr.subject)
-    if orgs and orgs != [core.NODE_GROUP]:
-        raise SigningRefused(f"{source}: asks for organization(s) {', '.join(orgs)}; only {core.NODE_GROUP} is issued")
+    problems = policy.identity_problems(core.common_names(csr.subject), core.organizations(csr.subject),
+                                        request.node_name)
+    if problems:
+        raise SigningRefused(f"{source}: {problems[0].message} (the target node)")
     check_public_key(csr.public_key(), source)
     asked_sans = core.subject_alt_names(csr)
     if asked_sans.emails or asked_sans.uris:

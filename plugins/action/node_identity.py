@@ -1,0 +1,29 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""node_identity: the controller's truth about nodes, decided from the inventory alone."""
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.kubecerts.kubelet.plugins.modules.node_identity import ARGUMENT_SPEC
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _identity
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
+
+
+class ActionModule(KubecertsAction):
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        args = self.validated_args(ARGUMENT_SPEC)
+        own = str(task_vars.get("inventory_hostname", ""))
+        hosts = args["hosts"] if args["hosts"] is not None else [own]
+        nodes = _identity.cluster_nodes(args)
+        truths = [_identity.decide_for(host, task_vars, self._templar, nodes) for host in hosts]
+        result: dict[str, t.Any] = {"changed": False, "identities": [t_.as_dict() for t_ in truths],
+                                    "by_host": {t_.host: t_.as_dict() for t_ in truths}}
+        if args["hosts"] is None:
+            result.update(truths[0].as_dict())
+            result.pop("host")
+        return result
