@@ -37,6 +37,8 @@ class ActionModule(KubecertsAction):
         result = {"changed": False, "disk": facts.get("disk", []), **verdict}
         if "service" in facts:
             result["service"] = facts["service"]
+        if args.get("ca_cert"):
+            result["ca_cert_pem"] = (facts.get("ca") or {}).get("cert_pem")
         if verdict["problems"]:
             result.update(failed=True, msg=f"preflight failed on {task_vars.get('inventory_hostname')}: "
                                            + "; ".join(verdict["problems"]))

@@ -459,7 +459,12 @@ def gather(params: dict[str, t.Any], proc: str = "/proc") -> dict[str, t.Any]:
     else:
         profile, profile_source = get_profile(requested), "option"
     profile = with_overrides(profile, ca_cert=params.get("ca_cert"))
-    flags = _gather_node.kubelet_flags(profile.flag_files, profile.services, proc)
+    flags = _gather_node.kubelet_flags(profile.flag_files, profile.services, proc=None)
+    # The running kubelet refines the files' flags only with paths they already name.
+    scan = _gather_node.scan_kubelet_processes(proc, profile.services)
+    process_flags, kubelet_process = _gather_node.process_flags(
+        scan, _named_paths(params, profile) + [v.value for v in flags.values()])
+    flags = {**flags, **process_flags}
 
     def flag(name: str) -> tuple[str | None, str]:
         found = flags.get(name)
@@ -542,6 +547,8 @@ def gather(params: dict[str, t.Any], proc: str = "/proc") -> dict[str, t.Any]:
         "node_ips": node_ips,
         "node_ips_source": ips_source,
         "flags": {name: {"value": v.value, "source": v.source} for name, v in flags.items()},
+        "kubelet_process": kubelet_process,
+        "ignored_kubelet_processes": scan.ignored,
         "kubelet_settings": {k: config.get(k) for k in ("serverTLSBootstrap", "rotateCertificates")
                              if k in config},
         "paths": resolve.paths,
@@ -551,6 +558,18 @@ def gather(params: dict[str, t.Any], proc: str = "/proc") -> dict[str, t.Any]:
         "key_backend": key_backend(),
     }
     return scrub(payload)
+
+
+_PROFILE_PATH_FIELDS = ("client_cert", "client_key", "serving_cert", "serving_key", "kubeconfig", "kubelet_config",
+                        "ca_cert", "api_ca_cert", "pki_dir", "rotated_serving_cert")
+_PATH_OPTIONS = ("kubeconfig", "kubelet_config", "client_cert", "client_key", "serving_cert", "serving_key", "ca_cert")
+
+
+def _named_paths(params: dict[str, t.Any], profile: Profile) -> list[str]:
+    """The paths the options and the profile name: a running process may pick among these."""
+    paths = [params.get(option) for option in _PATH_OPTIONS]
+    paths += [getattr(profile, field) for field in _PROFILE_PATH_FIELDS]
+    return [p for p in paths if isinstance(p, str) and p]
 
 
 def _resolve_client(resolve: _Resolver, params: dict[str, t.Any], profile: Profile,

@@ -6,9 +6,17 @@ Standard library only. The kubelet learns its node name and IPs from flags sprea
 systemd units, environment files and distribution config files; this module reads them
 the way the kubelet would see them, and falls back to the host's own name and primary
 addresses when no flag says otherwise.
+
+The running kubelet's own command line is evidence too, but any local user can start a
+process called ``kubelet``: a process is believed only when root runs a kubelet binary,
+and even then its flags never name a file that the files above did not already name.
+
+It also holds the one node-side reduction of PEM to certificate blocks, which every node
+module applies to certificate material before it leaves the node.
 """
 from __future__ import annotations
 
+import fnmatch
 import glob
 import ipaddress
 import json
@@ -21,6 +29,12 @@ import subprocess
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_yaml
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem import (
+    PemBlock,
+    der_to_pem,
+    split_pem,
+)
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._gather_redact import looks_like_private_key_der
 
 # Flags the inspection cares about (names without the leading dashes).
 WANTED_FLAGS = frozenset({
@@ -28,6 +42,25 @@ WANTED_FLAGS = frozenset({
     "tls-private-key-file", "client-ca-file", "rotate-certificates", "rotate-server-certificates",
     "bootstrap-kubeconfig", "node-name",
 })
+# Flags whose values are files root would read: from a running process, only a path the
+# unit files, flag files, profile or options already name is used.
+PATH_FLAGS = frozenset({
+    "kubeconfig", "config", "cert-dir", "tls-cert-file", "tls-private-key-file", "client-ca-file",
+    "bootstrap-kubeconfig",
+})
+# Flags that state the node's identity: from a running process they are evidence only, so
+# that what cert_info judges agrees with what kubelet_csr (files only) requests.
+IDENTITY_FLAGS = frozenset({"node-ip", "hostname-override", "node-name"})
+# Where distributions install the kubelet (and the multi-call binaries that embed it).
+# A ``*`` stands for one path component (versioned data directories, snap revisions).
+KUBELET_BINARIES: tuple[str, ...] = (
+    "/usr/bin/kubelet", "/usr/local/bin/kubelet", "/opt/bin/kubelet", "/usr/libexec/kubernetes/kubelet",
+    "/usr/bin/k3s", "/usr/local/bin/k3s", "/var/lib/rancher/k3s/data/*/bin/k3s",
+    "/usr/bin/rke2", "/usr/local/bin/rke2", "/opt/rke2/bin/rke2", "/var/lib/rancher/rke2/data/*/bin/kubelet",
+    "/var/lib/k0s/bin/kubelet", "/snap/kubelet/*/kubelet", "/snap/microk8s/*/kubelite",
+    "/snap/microk8s/*/kubelet",
+)
+_DELETED = " (deleted)"
 _SMALL_FILE = 256 * 1024
 _ENV_ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
@@ -138,29 +171,164 @@ def _unit_files(service: str) -> list[str]:
     return paths
 
 
-def _running_kubelet_tokens(proc: str = "/proc") -> tuple[list[str], str] | None:
-    """argv of a running ``kubelet`` process: the flags it really started with."""
+class KubeletProcess(t.NamedTuple):
+    """A process whose argv[0] is ``kubelet``, as /proc tells it."""
+    pid: int
+    uids: tuple[int, int] | None    # real and effective uid, None when unreadable
+    exe: str | None                 # /proc/<pid>/exe, " (deleted)" removed
+    start_ticks: int                # start time after boot, in clock ticks
+    argv: list[str]                 # the flags, argv[0] left out
+    source: str                     # the cmdline file read
+
+    def facts(self) -> dict[str, t.Any]:
+        uid = self.uids[0] if self.uids else None
+        return {"pid": self.pid, "uid": uid, "euid": self.uids[1] if self.uids else None,
+                "user": _user_name(uid), "exe": self.exe}
+
+
+class ProcessScan(t.NamedTuple):
+    believed: KubeletProcess | None
+    ignored: list[dict[str, t.Any]]     # facts of every other kubelet-named process, with the reason
+
+
+def _user_name(uid: int | None) -> str | None:
+    if uid is None:
+        return None
     try:
-        entries = os.listdir(proc)
+        import pwd
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return None
+
+
+def unit_exec_paths(services: t.Iterable[str]) -> list[str]:
+    """The binaries the units' ExecStart= lines run, in the order systemd applies them
+    (the last one is the one in effect)."""
+    paths: list[str] = []
+    for service in services:
+        for path in _unit_files(service):
+            text = _read_small(path)
+            for line in re.sub(r"\\\n", " ", text or "").splitlines():
+                key, sep, value = line.strip().partition("=")
+                if key == "ExecStart" and sep:
+                    tokens = _split(value.lstrip("-@+!:"))
+                    if tokens and os.path.isabs(tokens[0]):
+                        paths.append(tokens[0])
+    return paths
+
+
+def _matches_pattern(path: str, pattern: str) -> bool:
+    parts, wanted = path.split("/"), pattern.split("/")
+    return len(parts) == len(wanted) and all(fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted))
+
+
+def is_kubelet_binary(exe: str, exec_paths: t.Iterable[str]) -> bool:
+    """True when ``exe`` (a resolved /proc/<pid>/exe) is a unit's ExecStart binary or a
+    known kubelet install path, compared after resolving their symlinks."""
+    for candidate in exec_paths:
+        if exe in (candidate, os.path.realpath(candidate)):
+            return True
+    for pattern in KUBELET_BINARIES:
+        if _matches_pattern(exe, pattern):
+            return True
+        if "*" not in pattern and exe == os.path.realpath(pattern):
+            return True
+    return False
+
+
+def _read_process(proc: str, entry: str) -> KubeletProcess | None:
+    """The process ``entry`` if its argv[0] is ``kubelet``, else None."""
+    base = os.path.join(proc, entry)
+    try:
+        with open(os.path.join(base, "cmdline"), "rb") as handle:
+            argv = handle.read(_SMALL_FILE).split(b"\0")
     except OSError:
         return None
+    if not argv or os.path.basename(argv[0]) != b"kubelet":
+        return None
+    uids = None
+    for line in (_read_small(os.path.join(base, "status")) or "").splitlines():
+        if line.startswith("Uid:"):
+            fields = line.split()[1:3]
+            if len(fields) == 2 and all(f.isdigit() for f in fields):
+                uids = (int(fields[0]), int(fields[1]))
+    try:
+        exe: str | None = os.readlink(os.path.join(base, "exe"))
+    except OSError:
+        exe = None
+    if exe and exe.endswith(_DELETED):     # the package was upgraded under the running kubelet
+        exe = exe[:-len(_DELETED)]
+    start = 0
+    stat_fields = (_read_small(os.path.join(base, "stat")) or "").rpartition(")")[2].split()
+    if len(stat_fields) > 19 and stat_fields[19].isdigit():   # field 22 of proc(5), counted after comm
+        start = int(stat_fields[19])
+    return KubeletProcess(int(entry), uids, exe, start, [a.decode("utf-8", "replace") for a in argv[1:] if a],
+                          f"{base}/cmdline")
+
+
+def scan_kubelet_processes(proc: str | None, services: t.Iterable[str]) -> ProcessScan:
+    """The running kubelet, if one can be believed, and every other process named kubelet.
+
+    Believed: run by root (real and effective uid 0) from a kubelet binary. Among several,
+    the one running the unit's own ExecStart binary, then the most recently started.
+    """
+    if proc is None:
+        return ProcessScan(None, [])
+    try:
+        entries = sorted((e for e in os.listdir(proc) if e.isdigit()), key=int)
+    except OSError:
+        return ProcessScan(None, [])
+    exec_paths = unit_exec_paths(services)
+    effective = {exec_paths[-1], os.path.realpath(exec_paths[-1])} if exec_paths else set()
+    candidates: list[KubeletProcess] = []
+    ignored: list[dict[str, t.Any]] = []
     for entry in entries:
-        if not entry.isdigit():
+        process = _read_process(proc, entry)
+        if process is None:
             continue
-        try:
-            with open(os.path.join(proc, entry, "cmdline"), "rb") as handle:
-                argv = handle.read(_SMALL_FILE).split(b"\0")
-        except OSError:
-            continue
-        if argv and os.path.basename(argv[0]) == b"kubelet":
-            return [a.decode("utf-8", "replace") for a in argv[1:] if a], f"{proc}/{entry}/cmdline"
-    return None
+        if process.uids != (0, 0):
+            ignored.append({**process.facts(), "reason": "not run by root"})
+        elif not process.exe or not is_kubelet_binary(process.exe, exec_paths):
+            ignored.append({**process.facts(), "reason": "not a kubelet binary"})
+        else:
+            candidates.append(process)
+    if not candidates:
+        return ProcessScan(None, ignored)
+    candidates.sort(key=lambda p: (p.exe in effective, p.start_ticks, p.pid), reverse=True)
+    for other in candidates[1:]:
+        ignored.append({**other.facts(), "reason": f"another kubelet (pid {candidates[0].pid}) is preferred"})
+    return ProcessScan(candidates[0], ignored)
 
 
-def kubelet_flags(flag_files: t.Iterable[tuple[str, str]], services: t.Iterable[str],
-                  proc: str = "/proc") -> dict[str, FlagValue]:
-    """Every wanted flag with the file it came from. Sources are read from least to most
-    authoritative (unit files, then flag files, then the running process), later wins."""
+def process_flags(scan: ProcessScan,
+                  named_paths: t.Iterable[str]) -> tuple[dict[str, FlagValue], dict[str, t.Any] | None]:
+    """The believed kubelet's flags that may be used, and the facts about it.
+
+    A path flag is used only when it names a path in ``named_paths`` (what the unit files,
+    flag files, profile and options name): the process never makes root read a new file.
+    Identity flags (addresses, names) are kept as evidence, never used.
+    """
+    process = scan.believed
+    if process is None:
+        return {}, None
+    named = {os.path.normpath(p) for p in named_paths if p}
+    used: dict[str, FlagValue] = {}
+    evidence: dict[str, str] = {}
+    ignored_flags: list[dict[str, str]] = []
+    for name, value in flags_from_tokens(process.argv).items():
+        if name in IDENTITY_FLAGS:
+            evidence[name] = value
+        elif name in PATH_FLAGS and not (os.path.isabs(value) and os.path.normpath(value) in named):
+            ignored_flags.append({"name": name, "value": value,
+                                  "reason": "names a path that no unit file, flag file, profile or option names"})
+        else:
+            used[name] = FlagValue(value, process.source)
+    return used, {**process.facts(), "source": process.source, "evidence": evidence, "ignored_flags": ignored_flags}
+
+
+def file_flags(flag_files: t.Iterable[tuple[str, str]], services: t.Iterable[str]) -> dict[str, FlagValue]:
+    """Every wanted flag in the unit files and flag files, with the file it came from.
+    Sources are read from least to most authoritative (unit files, then flag files)."""
     result: dict[str, FlagValue] = {}
 
     def merge(flags: dict[str, str], source: str) -> None:
@@ -191,9 +359,19 @@ def kubelet_flags(flag_files: t.Iterable[tuple[str, str]], services: t.Iterable[
             merge(flags_from_tokens(_split(re.sub(r"(?m)^\s*#.*$", "", text))), path)
         elif kind == "yaml":
             merge(_yaml_config_flags(text), path)
-    running = _running_kubelet_tokens(proc)
-    if running:
-        merge(flags_from_tokens(running[0]), running[1])
+    return result
+
+
+def kubelet_flags(flag_files: t.Iterable[tuple[str, str]], services: t.Iterable[str],
+                  proc: str | None = "/proc", named_paths: t.Iterable[str] = ()) -> dict[str, FlagValue]:
+    """The flags of the unit and flag files, refined by the believed running kubelet
+    (see ``process_flags``; the files' own values count as named paths). ``proc=None``:
+    files only."""
+    flag_files, services = list(flag_files), list(services)
+    result = file_flags(flag_files, services)
+    named = [*named_paths, *(v.value for v in result.values())]
+    used, _facts = process_flags(scan_kubelet_processes(proc, services), named)
+    result.update(used)
     return result
 
 
@@ -352,3 +530,97 @@ def primary_addresses(name: str, addresses: dict[str, list[str]] | None = None,
             if picked:
                 return picked[:1], source
     return [], "none"
+
+
+# --- certificate material that leaves the node --------------------------------------------
+
+# TRUSTED CERTIFICATE (OpenSSL's certificate plus trust settings) is not a plain certificate.
+_CERTIFICATE_LABELS = frozenset({"CERTIFICATE", "X509 CERTIFICATE"})
+_BEGIN = b"-----BEGIN "
+
+
+class CertificateBlocks(t.NamedTuple):
+    """What ``certificate_blocks_only`` kept (``pem``) and what it left behind."""
+    pem: bytes                  # the certificate blocks, re-armoured from their DER; b"" when none
+    certificates: int
+    private_keys: int           # private key blocks, and keys wearing a certificate label
+    other_blocks: list[str]     # labels of the other complete blocks
+    incomplete: int             # BEGIN lines without a matching END before the next BEGIN
+
+
+def single_blocks(data: bytes) -> list[PemBlock]:
+    """The complete PEM blocks of ``data`` that hold no other BEGIN line.
+
+    Each BEGIN starts a segment that ends at the next BEGIN, and each segment is split on
+    its own: a truncated block therefore can never swallow the blocks after it (a key, a
+    CA) the way one BEGIN ... END match over the whole text would.
+    """
+    starts = [m.start() for m in re.finditer(re.escape(_BEGIN), data)]
+    blocks: list[PemBlock] = []
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else len(data)
+        blocks.extend(split_pem(data[start:end])[:1])
+    return blocks
+
+
+def _der_element(der: bytes, offset: int) -> tuple[int, int, int] | None:
+    """(tag, first content byte, end) of the DER element at ``offset``, None when it does
+    not fit in ``der``."""
+    if offset + 2 > len(der):
+        return None
+    tag, length, body = der[offset], der[offset + 1], offset + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if not 0 < count <= 4 or body + count > len(der):
+            return None
+        length, body = int.from_bytes(der[body:body + count], "big"), body + count
+    return (tag, body, body + length) if body + length <= len(der) else None
+
+
+def _looks_like_certificate_der(der: bytes) -> bool:
+    """SEQUENCE { SEQUENCE tbs, SEQUENCE algorithm, BIT STRING } filling all of ``der``."""
+    outer = _der_element(der, 0)
+    if outer is None or outer[0] != 0x30 or outer[2] != len(der):
+        return False
+    offset = outer[1]
+    for expected in (0x30, 0x30, 0x03):
+        element = _der_element(der, offset)
+        if element is None or element[0] != expected:
+            return False
+        offset = element[2]
+    return offset == len(der)
+
+
+def certificate_blocks_only(data: bytes | str | None) -> CertificateBlocks:
+    """Only the certificates of ``data``: each a complete block with a certificate label
+    whose body is base64 of a DER certificate, re-armoured from that DER so that nothing
+    else (headers, stray text, a key) can ride along. Everything a node module returns
+    as certificate PEM goes through here first."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "replace")
+    data = data or b""
+    pems: list[bytes] = []
+    private_keys = 0
+    others: list[str] = []
+    blocks = single_blocks(data)
+    for block in blocks:
+        if block.is_private_key:
+            private_keys += 1
+            continue
+        if block.label not in _CERTIFICATE_LABELS:
+            others.append(block.label)
+            continue
+        der = block.der()
+        if der is not None and looks_like_private_key_der(der):
+            private_keys += 1
+        elif der is not None and _looks_like_certificate_der(der):
+            pems.append(der_to_pem(der, "CERTIFICATE"))
+        else:
+            others.append(f"{block.label} (not a DER certificate)")
+    return CertificateBlocks(b"".join(pems), len(pems), private_keys, others, data.count(_BEGIN) - len(blocks))
+
+
+def certificate_text(data: bytes | str | None) -> str | None:
+    """``certificate_blocks_only`` as the text a result carries, or None without certificates."""
+    found = certificate_blocks_only(data)
+    return found.pem.decode("ascii") if found.pem else None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import typing as t
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_node
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _keys as keys
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _layouts as layouts
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import signing
@@ -139,6 +140,13 @@ def choose_key(use: layouts.InUse, target: layouts.Target, node_name: str, param
     return KeyChoice(key_pem, "new", pending, reasons, keys.public_key_der(key_pem, pending, backend))
 
 
+def _certificates_only(use: layouts.InUse) -> layouts.InUse:
+    """``use`` with its certificate reduced to complete certificate blocks: the current
+    certificate is returned to the controller and passed to the signer, so whatever else
+    shares its file (a key after a truncated certificate) must not ride along."""
+    return use._replace(cert_pem=_gather_node.certificate_blocks_only(use.cert_pem).pem or None)
+
+
 def _identity(params: t.Mapping[str, t.Any], layout: layouts.Layout) -> layouts.Identity:
     ident = layouts.identity(layout, params.get("node_name"), params.get("ip_addresses") or ())
     _node_name(ident.node_name)
@@ -158,11 +166,11 @@ def request(params: t.Mapping[str, t.Any], check_mode: bool) -> dict[str, t.Any]
     layouts.check_directories(layout, kinds)
     ident = _identity(params, layout)
     keys.choose_backend(params.get("key_backend") or "auto")
-    client_use = layouts.client_in_use(layout)
+    client_use = _certificates_only(layouts.client_in_use(layout))
     requests: dict[str, t.Any] = {}
     to_write: list[tuple[str, bytes]] = []
     for kind in kinds:
-        use = client_use if kind == layouts.CLIENT else layouts.serving_in_use(layout)
+        use = client_use if kind == layouts.CLIENT else _certificates_only(layouts.serving_in_use(layout))
         target = layout.target(kind)
         shared = kind == layouts.SERVING and use.cert_pem is not None and \
             os.path.realpath(use.cert_source) == os.path.realpath(client_use.cert_source)
@@ -179,7 +187,7 @@ def request(params: t.Mapping[str, t.Any], check_mode: bool) -> dict[str, t.Any]
         requests[kind] = {
             "kind": kind,
             "csr": csr,
-            "current_certificate": use.cert_pem.decode("ascii") if use.cert_pem else None,
+            "current_certificate": use.cert_pem.decode("ascii") if use.cert_pem else None,   # certificates only
             "current_source": use.cert_source,
             "current": layouts.cert_facts(use.cert_pem),
             "key": {"status": choice.status, "source": choice.source,

@@ -4,8 +4,9 @@
 
 Standard library only. The node reports facts, never verdicts: its clock, whether the
 kubelet's unit exists, the free space where certificates and backups will be written,
-and (on the CA host) the CA certificate and the public half of the CA key. The
-controller judges them (``plugin_utils/_preflight.py``), where the crypto core lives.
+and (on the CA host) the certificate blocks of the CA file and the public half of the CA
+key; nothing else in either file is read into the result. The controller judges them
+(``plugin_utils/_preflight.py``), where the crypto core lives.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import os
 import time
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _service
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_node, _service
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import read_bounded
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._profiles import PROFILE_NAMES, detect_profile, get_profile
@@ -67,16 +68,36 @@ def default_paths(profile_name: str | None) -> list[str]:
     return sorted({os.path.dirname(p) if p and not os.path.isdir(p) else p for p in candidates if p})
 
 
+def certificate_file(path: str) -> dict[str, t.Any]:
+    """The certificate blocks of the file ``path`` (a regular file within the read bound),
+    and a count of what stays behind: a private key in the same file is never read into
+    the result. ``cert_error`` says why there is no certificate."""
+    report: dict[str, t.Any] = {"cert_pem": None, "cert_error": None, "cert_private_keys": 0,
+                                "cert_other_blocks": []}
+    try:
+        data = read_bounded(path)
+    except InputFileError as exc:
+        report["cert_error"] = exc.problem
+        return report
+    found = _gather_node.certificate_blocks_only(data)
+    del data
+    report.update(cert_private_keys=found.private_keys, cert_other_blocks=found.other_blocks)
+    if found.pem:
+        report["cert_pem"] = found.pem.decode("ascii")
+    elif found.private_keys:
+        report["cert_error"] = "is a private key, not a certificate (the key was not read into the result)"
+    else:
+        report["cert_error"] = "holds no complete PEM certificate"
+    return report
+
+
 def ca_material(ca_cert: str | None, ca_key: str | None) -> dict[str, t.Any]:
     """The CA certificate (public) and the public keys derived from the CA key file."""
     from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather
     report: dict[str, t.Any] = {"cert_path": ca_cert, "key_path": ca_key, "cert_pem": None, "cert_error": None,
                                 "key_public_keys": [], "key_error": None, "key_method": _gather.key_backend()}
     if ca_cert:
-        try:
-            report["cert_pem"] = read_bounded(ca_cert).decode("ascii", "replace")
-        except InputFileError as exc:
-            report["cert_error"] = exc.problem
+        report.update(certificate_file(ca_cert))
     if ca_key:
         try:
             data = read_bounded(ca_key)
@@ -106,8 +127,11 @@ def run_preflight(params: t.Mapping[str, t.Any], run: _service.Runner = _service
         except _service.ServiceError as exc:
             service["error"] = str(exc)
         result["service"] = service
-    paths = list(params.get("paths") or []) or default_paths(params.get("profile"))
-    result["disk"] = disk_space(paths)
+    if params.get("disk_check", True):
+        paths = list(params.get("paths") or []) or default_paths(params.get("profile"))
+        result["disk"] = disk_space(paths)
+    else:
+        result["disk"] = []
     if params.get("ca_cert") or params.get("ca_key"):
         result["ca"] = ca_material(params.get("ca_cert"), params.get("ca_key"))
     result["node_time_end"] = time.time()

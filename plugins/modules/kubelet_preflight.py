@@ -56,6 +56,11 @@ options:
       - Check the clock skew.
     type: bool
     default: true
+  disk_check:
+    description:
+      - Check the free space in O(paths). Set V(false) to read only the CA certificate (see RV(ca_cert_pem)).
+    type: bool
+    default: true
   max_clock_skew:
     description:
       - The largest tolerated difference between the node's clock and the controller's, in seconds.
@@ -77,6 +82,8 @@ options:
   ca_cert:
     description:
       - The CA certificate to check, on this host (usually C(kubecerts_ca_cert), with C(delegate_to) the CA host).
+      - Only its certificate blocks leave the host; anything else in the file (a CA key kept in the same file)
+        stays there.
     type: path
   ca_key:
     description:
@@ -101,6 +108,17 @@ EXAMPLES = r"""
     ca_cert: "{{ kubecerts_ca_cert }}"
     ca_key: "{{ kubecerts_ca_key }}"
     paths: []
+  delegate_to: "{{ kubecerts_ca_host }}"
+  run_once: true
+
+- name: Read the CA certificate on the CA host (its certificate blocks only, never a key in the same file)
+  kubecerts.kubelet.kubelet_preflight:
+    service_check: false
+    clock_check: false
+    disk_check: false
+    ca_cert: "{{ kubecerts_ca_cert }}"
+  register: ca_read
+  failed_when: not ca_read.ca_cert_pem
   delegate_to: "{{ kubecerts_ca_host }}"
   run_once: true
 """
@@ -168,8 +186,15 @@ service:
       returned: always
       type: str
       sample: null
+ca_cert_pem:
+  description:
+    - The certificate blocks of O(ca_cert), as PEM, re-encoded from their DER; never anything else of the file.
+    - V(null) when the file holds no complete certificate (the C(ca_cert) check says why).
+  returned: when O(ca_cert) is set
+  type: str
+  sample: "-----BEGIN CERTIFICATE-----\nMIIC...\n-----END CERTIFICATE-----\n"
 disk:
-  description: Free space per checked path.
+  description: Free space per checked path (empty with O(disk_check=false)).
   returned: always
   type: list
   elements: dict
@@ -199,13 +224,14 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import r
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._preflight import run_preflight
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._profiles import PROFILE_CHOICES
 
-NODE_OPTIONS = ("name", "profile", "service_check", "paths", "ca_cert", "ca_key")
+NODE_OPTIONS = ("name", "profile", "service_check", "disk_check", "paths", "ca_cert", "ca_key")
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", aliases=["service"]),
     profile=dict(type="str", choices=list(PROFILE_CHOICES)),
     service_check=dict(type="bool", default=True),
     clock_check=dict(type="bool", default=True),
+    disk_check=dict(type="bool", default=True),
     max_clock_skew=dict(type="float", default=60),
     paths=dict(type="list", elements="path", default=[]),
     min_free_mb=dict(type="int", default=16),

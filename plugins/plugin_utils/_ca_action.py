@@ -11,15 +11,15 @@ diffs show subjects and expiry, never PEM.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import typing as t
 
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _bundle as bundle
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import MAX_READ_BYTES
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
+
+# The node module that reads a CA file on the node and returns its certificate blocks only.
+READER = "kubecerts.kubelet.kubelet_preflight"
 
 
 class CaBundleAction(KubecertsAction):
@@ -61,18 +61,22 @@ class CaBundleAction(KubecertsAction):
         if params.get("ca_content") is not None:
             return "ca_content", params["ca_content"].encode("utf-8")
         path = params["ca_path"]
-        # ca_path lives on the managed node, like path: fetch it (certificates are public).
-        fetched = self._execute_module(module_name="ansible.builtin.slurp", module_args={"src": path},
-                                       task_vars=task_vars)
-        if fetched.get("failed"):
-            raise InputFileError(path, f"cannot read the CA file: {fetched.get('msg', 'slurp failed')}")
-        try:
-            data = base64.b64decode(fetched.get("content", ""), validate=True)
-        except (binascii.Error, ValueError):
-            raise InputFileError(path, "could not be transferred (bad base64 from slurp)") from None
-        if len(data) > MAX_READ_BYTES:
-            raise InputFileError(path, f"is larger than the {MAX_READ_BYTES} byte limit for a CA bundle")
-        return path, data
+        # ca_path lives on the managed node, like path. The node reads it (a regular file within
+        # the read bound) and sends its certificate blocks only: a key in the file never travels.
+        read = self._execute_module(module_name=READER, task_vars=task_vars, module_args={
+            "ca_cert": path, "service_check": False, "disk_check": False})
+        if read.get("failed"):
+            raise InputFileError(path, f"cannot read the CA file: {read.get('msg', 'the node refused')}")
+        found = read.get("ca") or {}
+        if found.get("cert_private_keys"):
+            raise InputFileError(path, "is a private key or holds one (it stayed on the node); give a file with "
+                                       "the CA certificate(s) only")
+        if found.get("cert_error"):
+            raise InputFileError(path, str(found["cert_error"]))
+        others = found.get("cert_other_blocks") or []
+        if others:
+            raise InputFileError(path, f"holds a {others[0]} block, expected CA certificates only")
+        return path, str(found.get("cert_pem") or "").encode("ascii", "replace")
 
     def _diffs(self, result: dict[str, t.Any], known: dict[str, dict[str, t.Any]]) -> list[dict[str, str]]:
         targets = result.get("clusters")

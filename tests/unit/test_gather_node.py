@@ -68,16 +68,21 @@ def test_unit_with_line_continuations(tmp_path, monkeypatch):
     assert flags["hostname-override"].value == "server2267z"
 
 
-def test_running_kubelet_process_wins(tmp_path, monkeypatch):
+def test_running_kubelet_process_wins_among_named_paths(tmp_path, monkeypatch):
+    """A root kubelet's own flags beat the files for a path they name; its addresses never
+    do (test_node_evidence.py covers the processes that are not believed)."""
     (tmp_path / "4242").mkdir()
     (tmp_path / "4242" / "cmdline").write_bytes(b"/usr/bin/kubelet\0--node-ip=198.51.100.4\0--config\0/x.yaml\0")
+    (tmp_path / "4242" / "status").write_text("Name:\tkubelet\nUid:\t0\t0\t0\t0\n")
+    os.symlink("/usr/bin/kubelet", tmp_path / "4242" / "exe")
     (tmp_path / "17").mkdir()
     (tmp_path / "17" / "cmdline").write_bytes(b"/usr/bin/python3\0--node-ip=1.1.1.1\0")
     env = tmp_path / "flags.env"
-    env.write_text('KUBELET_KUBEADM_ARGS="--node-ip=192.0.2.7"\n')
+    env.write_text('KUBELET_KUBEADM_ARGS="--node-ip=192.0.2.7 --config=/etc/old.yaml"\n')
     monkeypatch.setattr(_gather_node, "_unit_files", lambda service: [])
-    flags = _gather_node.kubelet_flags([(str(env), "env")], ["kubelet"], proc=str(tmp_path))
-    assert flags["node-ip"] == _gather_node.FlagValue("198.51.100.4", f"{tmp_path}/4242/cmdline")
+    flags = _gather_node.kubelet_flags([(str(env), "env")], ["kubelet"], proc=str(tmp_path), named_paths=["/x.yaml"])
+    assert flags["config"] == _gather_node.FlagValue("/x.yaml", f"{tmp_path}/4242/cmdline")
+    assert flags["node-ip"] == _gather_node.FlagValue("192.0.2.7", str(env))
 
 
 def test_parse_ip_list():

@@ -148,6 +148,7 @@ class Inspection:
         self._describe_cas()
         kubeconfigs = self._kubeconfigs()
         self._layout_checks()
+        self._ignored_kubelet_processes()
         findings = sort_findings(self.findings)
         return {
             "changed": False,
@@ -560,6 +561,17 @@ class Inspection:
                 self.add("current_not_symlink", path,
                          f"{path} is a regular file, not a symlink to a dated kubelet-*-<date>.pem, so kubelet "
                          "certificate rotation will fail; move it to a dated name and symlink it")
+
+    # ---- the node's own evidence -------------------------------------------------------------
+    def _ignored_kubelet_processes(self) -> None:
+        processes = self.g.get("ignored_kubelet_processes")
+        for process in processes if isinstance(processes, list) else []:
+            if not isinstance(process, dict):
+                continue
+            owner = process.get("user") or f"uid {process.get('uid')}"
+            self.add("kubelet_process_untrusted", f"/proc/{process.get('pid')}",
+                     f"process {process.get('pid')} named kubelet (owner {owner}, binary "
+                     f"{process.get('exe') or 'unknown'}) was ignored: {process.get('reason')}; its flags were not used")
 
 
 def load_usable(data: bytes, path: str) -> tuple[list[t.Any], str | None]:
