@@ -40,6 +40,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "api": {"type": "str", "choices": ["auto", "always", "never"], "default": "auto"},
 }
 ARGUMENT_SPEC.pop("certificates")
+ARGUMENT_SPEC.pop("dns_names")          # the controller's truth decides them
 ARGUMENT_SPEC.pop("discard_pending_keys")
 
 
@@ -80,7 +81,8 @@ class ActionModule(KubecertsAction):
         if args.get("node_name") and args["node_name"] not in truth.accepted_names:
             raise IdentityRefused(f"node_name {args['node_name']!r} is not the controller's name for "
                                   f"{truth.host} ({truth.node_name!r})")
-        node_args = {**_subset(args, REQUEST_ARGUMENT_SPEC), "ip_addresses": list(truth.ip_addresses)}
+        node_args = {**_subset(args, REQUEST_ARGUMENT_SPEC), "ip_addresses": list(truth.ip_addresses),
+                     "dns_names": list(truth.dns_names)}
         if len(truth.accepted_names) == 1:
             node_args["node_name"] = truth.node_name
         try:

@@ -52,6 +52,7 @@ LAYOUT_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 REQUEST_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     **LAYOUT_ARGUMENT_SPEC,
     "extra_sans": {"type": "list", "elements": "str", "default": []},
+    "dns_names": {"type": "list", "elements": "str", "default": []},
     "key_type": {"type": "str", "default": keys.DEFAULT_KEY_TYPE, "choices": list(keys.KEY_TYPES)},
     "regenerate_key": {"type": "bool", "default": False},
     "key_backend": {"type": "str", "default": "auto", "choices": list(keys.BACKENDS)},
@@ -153,6 +154,16 @@ def _identity(params: t.Mapping[str, t.Any], layout: layouts.Layout) -> layouts.
     return ident
 
 
+def _planned_request(ident: layouts.Identity, kind: str, params: t.Mapping[str, t.Any]) -> signing.IssueRequest:
+    """The names a CSR asks for: the controller's ``dns_names`` when given (the node's own host
+    name is then left out, since the controller decides), else the node name and host name."""
+    controller_dns = [d for d in params.get("dns_names") or () if d != ident.node_name]
+    return signing.IssueRequest(
+        node_name=ident.node_name, kind=kind, hostname=None if params.get("dns_names") else ident.hostname,
+        ip_addresses=ident.ip_addresses,
+        extra_sans=[f"DNS:{d}" for d in controller_dns] + list(params.get("extra_sans") or ()))
+
+
 def _layout_result(layout: layouts.Layout) -> dict[str, t.Any]:
     return {"profile": layout.profile, "client": layout.client.as_dict(), "serving": layout.serving.as_dict(),
             "kubeconfig": layout.kubeconfig, "kubelet_config": layout.kubelet_config,
@@ -175,9 +186,7 @@ def request(params: t.Mapping[str, t.Any], check_mode: bool) -> dict[str, t.Any]
         shared = kind == layouts.SERVING and use.cert_pem is not None and \
             os.path.realpath(use.cert_source) == os.path.realpath(client_use.cert_source)
         choice = choose_key(use, target, ident.node_name, params, check_mode, shared)
-        planned = signing.planned_names(signing.IssueRequest(
-            node_name=ident.node_name, kind=kind, hostname=ident.hostname,
-            ip_addresses=ident.ip_addresses, extra_sans=params.get("extra_sans") or ()))
+        planned = signing.planned_names(_planned_request(ident, kind, params))
         csr = None
         if choice.key_pem is not None:
             csr = keys.build_csr(choice.key_pem, ident.node_name, planned.dns, planned.ips,

@@ -33,6 +33,14 @@ attributes:
   diff_mode:
     support: none
 options:
+  dns_names:
+    description:
+      - The DNS names the serving CSR asks for, as the controller decided them (M(kubecerts.kubelet.node_identity)
+        RV(kubecerts.kubelet.node_identity#module:dns_names)). When set, the node's own host name is not added.
+      - Empty to ask for the node name and the host name.
+    type: list
+    elements: str
+    default: []
   extra_sans:
     description:
       - Extra names for the serving CSR, as for M(kubecerts.kubelet.kubelet_cert_sign). Email and URI names are

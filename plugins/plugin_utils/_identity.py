@@ -100,7 +100,8 @@ def decide(host: str, variables: t.Mapping[str, t.Any], other_hosts: t.Iterable[
     for value in explicit_ips:
         if policy.parse_ip(value) is None:
             raise IdentityRefused(f"{host}: {IPS_VARIABLE} entry {value!r} is not an IP address")
-    connect_ips = resolve(connect)
+    # A loopback answer (ansible_connection=local, "localhost") says nothing about the node's address.
+    connect_ips = [ip for ip in resolve(connect) if not policy.parse_ip(ip).is_loopback]
     ips = list(dict.fromkeys([str(policy.parse_ip(v)) for v in explicit_ips] + list(connect_ips)))
 
     explicit_name = str(variables.get(NAME_VARIABLE) or "").strip()

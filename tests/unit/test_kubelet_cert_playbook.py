@@ -30,7 +30,12 @@ def node_args(node: nodefactory.FakeNode) -> dict[str, t.Any]:
             "kubelet_config_path": node.path("/var/lib/kubelet/config.yaml")}
 
 
-def playbook(tmp_path: t.Any, tasks: list[dict[str, t.Any]], check: bool = False) -> list[dict[str, t.Any]]:
+# The controller's truth about "localhost" as the node: the inventory names it.
+IDENTITY = {"kubecerts_node_name": nodefactory.HOSTNAME, "kubecerts_node_ips": [nodefactory.NODE_IP]}
+
+
+def playbook(tmp_path: t.Any, tasks: list[dict[str, t.Any]], check: bool = False,
+             identity: dict[str, t.Any] | None = None) -> list[dict[str, t.Any]]:
     """Runs ``tasks`` against localhost and returns each task's registered result."""
     registered = []
     tasks = json.loads(json.dumps(tasks))      # the same task may be listed twice
@@ -42,7 +47,8 @@ def playbook(tmp_path: t.Any, tasks: list[dict[str, t.Any]], check: bool = False
     dump = {"ansible.builtin.copy": {"content": "{{ [" + ", ".join(registered) + "] | to_json }}",
                                      "dest": str(results)}, "check_mode": False, "diff": False}
     book = tmp_path / "play.yml"
-    book.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks + [dump]}]))
+    book.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "vars": identity or IDENTITY,
+                                 "tasks": tasks + [dump]}]))
     env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCALHOST_WARNING": "0",
            "ANSIBLE_PYTHON_INTERPRETER": sys.executable, "ANSIBLE_DEPRECATION_WARNINGS": "0"}
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
@@ -103,19 +109,24 @@ def test_three_modules_path(tmp_path, setup):
 @pytest.mark.parametrize("breakage, message", [
     ("missing_key", "ca.key: no such file"),
     ("mismatch", "does not match the CA certificate"),
-    ("spaces", "node name 'worker 1' is not a valid DNS-1123 subdomain"),
+    ("spaces", "kubecerts_node_name 'worker 1' is not a valid Kubernetes node name"),
+    ("foreign", "node_name 'cp1' is not the controller's name for localhost ('worker-1')"),
 ])
 def test_bad_input_fails_cleanly_and_changes_nothing(tmp_path, setup, other_ca, breakage, message):
     node, ca = setup
     args = {**node_args(node), **ca}
+    identity = dict(IDENTITY)
     if breakage == "missing_key":
         os.unlink(ca["ca_key_path"])
     elif breakage == "mismatch":
         pkifactory.write(ca["ca_key_path"], pkifactory.key_pem(other_ca.key), 0o600)
+    elif breakage == "spaces":
+        args.pop("node_name")
+        identity["kubecerts_node_name"] = "worker 1"
     else:
-        args["node_name"] = "worker 1"
+        args["node_name"] = "cp1"
     before = node.snapshot()
-    result = playbook(tmp_path, [{"kubecerts.kubelet.kubelet_cert": args}])[0]
+    result = playbook(tmp_path, [{"kubecerts.kubelet.kubelet_cert": args}], identity=identity)[0]
     assert result["failed"] and message in result["msg"] and "\n" not in result["msg"], result
     assert "Traceback" not in json.dumps(result)
     assert node.snapshot() == before

@@ -411,18 +411,24 @@ def test_errors_are_one_line_and_name_no_key(node, cluster_ca, ca):
 
 # ---------------------------------------------------------------- batch signing (one CA load per fleet)
 
+def truth(name: str = NAME, ips: t.Sequence[str] = (IP,), **extra: t.Any) -> dict[str, t.Any]:
+    """A node_identity result: what the controller decided for one host."""
+    return {"node_name": name, "accepted_names": [name], "ip_addresses": list(ips), "dns_names": [name], **extra}
+
+
 def test_batch_signing_isolates_a_refused_node(node, cluster_ca, ca):
     nodefactory.kubeadm(node, cluster_ca, serving="selfsign")
     req = node_side.request(nodefactory.kubeadm_params(node), False)
-    forged = dict(req, node_name="worker-2")          # its CSRs name worker-1
-    items = issue.batch_items({"worker-1": req, "worker-2": forged})
+    items = issue.batch_items({"worker-1": req, "worker-2": req},
+                              {"worker-1": truth(), "worker-2": truth("worker-2", ["10.88.0.13"])})
     assert [(i["host"], i["kind"]) for i in items] == [("worker-1", "client"), ("worker-1", "serving"),
                                                         ("worker-2", "client"), ("worker-2", "serving")]
     results = issue.sign_many(ca, {"renew_before_days": 30, "validity_days": 365}, items, False)
     good = [r for r in results if r["host"] == "worker-1"]
     bad = [r for r in results if r["host"] == "worker-2"]
     assert [r.get("failed", False) for r in good] == [False, False] and good[1]["issued"]
-    assert len(bad) == 2 and all(r["failed"] and "not system:node:worker-2" in r["msg"] for r in bad)
+    assert len(bad) == 2 and all(r["failed"] and "reports node name 'worker-1'" in r["msg"] and "'worker-2'" in r["msg"]
+                                 for r in bad)
     certs = {r["kind"]: r["certificate"] for r in good if r["certificate"]}
     assert node_side.install({**nodefactory.kubeadm_params(node), "certificates": certs}, False)["changed"]
 
@@ -434,10 +440,11 @@ def test_batch_items_carry_each_nodes_own_force_and_validity(node, cluster_ca, c
     params = nodefactory.kubeadm_params(node)
     certs = {r["kind"]: r["certificate"] for r in issue.sign_many(
         ca, {"renew_before_days": 30, "validity_days": 365},
-        issue.batch_items({"w1": node_side.request(params, False)}), False)}
+        issue.batch_items({"w1": node_side.request(params, False)}, {"w1": truth()}), False)}
     node_side.install({**params, "certificates": certs}, False)   # now right: nothing due
     req = node_side.request(params, False)
-    items = issue.batch_items({"forced": dict(req, force=True, validity_days=10), "left": dict(req, force=False)})
+    items = issue.batch_items({"forced": dict(req, force=True, validity_days=10), "left": dict(req, force=False)},
+                              {"forced": truth(), "left": truth()})
     results = issue.sign_many(ca, {"renew_before_days": 30, "validity_days": 365, "force": False}, items, False)
     issued = {(r["host"], r["kind"]): r["issued"] for r in results}
     assert issued == {("forced", "client"): True, ("forced", "serving"): True,
@@ -448,17 +455,17 @@ def test_batch_items_carry_each_nodes_own_force_and_validity(node, cluster_ca, c
     assert all(abs((end - soon).total_seconds()) < 3600 for end in ends), ends
 
 
-def test_batch_items_take_single_items_and_refuse_junk(ca):
-    items = issue.batch_items([{"host": "h", "node_name": "n1", "kind": "client"}])
-    assert items == [{"host": "h", "node_name": "n1", "kind": "client", "csr": None, "hostname": None,
-                      "ip_addresses": None, "current_certificate": None, "node_reasons": None, "extra_sans": None,
-                      "force": None, "renew_before_days": None, "validity_days": None}]
+def test_batch_items_refuse_junk_per_host(ca):
     with pytest.raises(SigningRefused, match="requests must be a list"):
-        issue.batch_items("nope")
-    with pytest.raises(SigningRefused, match=r"requests\[0\] is not a mapping"):
-        issue.batch_items(["nope"])
-    missing = issue.sign_many(ca, {}, [{"host": "h", "node_name": None, "kind": "client"}], True)
-    assert missing[0]["failed"] and "needs node_name and kind" in missing[0]["msg"]
+        issue.batch_items("nope", {})
+    with pytest.raises(SigningRefused, match="identities .* are required"):
+        issue.batch_items([], None)
+    items = issue.batch_items(["nope", {"host": "h", "requests": {"client": "x"}, "node_name": NAME}],
+                              {"h": truth()})
+    results = issue.sign_many(ca, {}, items, True)
+    assert [r["host"] for r in results] == [None, "h"]
+    assert "requests[0] (no host) is not a kubelet_csr result" in results[0]["msg"]
+    assert results[1]["failed"] and "client request is not a mapping" in results[1]["msg"]
 
 
 def test_custom_profile_takes_the_serving_pair_from_the_kubelet_flags(node, cluster_ca, ca):

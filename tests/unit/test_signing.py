@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_policy as policy
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import signing
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, SigningRefused
 
@@ -65,7 +66,7 @@ def test_refuses_csr_for_another_node(ca, node_key):
 
 
 def test_refuses_csr_without_node_prefix(ca, node_key):
-    with pytest.raises(SigningRefused, match="not system:node:worker-1"):
+    with pytest.raises(SigningRefused, match=r"subject CN must be exactly one system:node:<name>, got \['worker-1'\]"):
         signing.sign_csr(ca, make_csr(node_key, NODE), client_request())
 
 
@@ -205,7 +206,7 @@ def test_refuses_garbage_csr(ca):
                          client_request(), source="node.csr")
 
 
-@pytest.mark.parametrize("days", [0, -1, 3651, True])
+@pytest.mark.parametrize("days", [0, -1, 366, 3650, True])
 def test_refuses_validity_out_of_range(ca, node_key, days):
     with pytest.raises(SigningRefused, match="validity"):
         signing.sign_csr(ca, make_csr(node_key, "system:node:worker-1"), client_request(validity_days=days))
@@ -260,7 +261,8 @@ def test_rsa_client_certificate_has_key_encipherment(ca):
 
 def test_serving_certificate_fields(ca, node_key):
     csr = make_csr(node_key, "system:node:worker-1", dns=[NODE], ips=["10.0.0.11"])
-    request = serving_request(extra_sans=["DNS:worker-1.lb.example", "IP:192.0.2.7", "10.0.0.11", "worker-1"])
+    request = serving_request(extra_sans=["DNS:worker-1.lb.example", "IP:192.0.2.7", "10.0.0.11", "worker-1"],
+                              rules=policy.build_rules(max_dns_sans=3))
     cert = signing.sign_csr(ca, csr, request).cert
     assert cert.subject.rfc4514_string() == "CN=system:node:worker-1,O=system:nodes"
     assert list(_ext(cert, x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH]
