@@ -360,3 +360,54 @@ def test_run_module_passes_certificates_csrs_and_public_keys(pair, cluster_ca):
               "public_pem": keys.spki_pem(spki)}
     module = run(lambda _module: dict(result))
     assert module.failed is None and module.result == result
+
+
+# ---------------------------------------------------------------- ca_path of kubeconfig_ca and ca_bundle
+
+class NodeLink:
+    """``_execute_module`` for CaBundleAction: runs the node module in this process, as the
+    node would, and keeps every result that would have travelled to the controller."""
+
+    def __init__(self) -> None:
+        self.travelled: list[dict[str, t.Any]] = []
+
+    def __call__(self, module_name: str, module_args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        if module_name == "ansible.builtin.slurp":
+            with open(module_args["src"], "rb") as handle:
+                result: dict[str, t.Any] = {"content": base64.b64encode(handle.read()).decode(), "encoding": "base64"}
+        else:
+            from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._ca_action import READER
+            assert module_name == READER
+            module = run(lambda _module: node_preflight.run_preflight(module_args))
+            result = module.result if module.failed is None else {"failed": True, **module.failed}
+        self.travelled.append(result)
+        return result
+
+
+def ca_action() -> tuple[t.Any, NodeLink]:
+    from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._ca_action import CaBundleAction
+    action = CaBundleAction.__new__(CaBundleAction)
+    link = NodeLink()
+    action._execute_module = link      # pylint: disable=protected-access
+    return action, link
+
+
+def test_ca_path_holding_the_ca_key_sends_only_the_certificate(tmp_path, cluster_ca):
+    combined = pkifactory.write(str(tmp_path / "ca.pem"), pkifactory.cert_pem(cluster_ca.cert)
+                                + pkifactory.key_pem(cluster_ca.key), 0o600)
+    action, link = ca_action()
+    with pytest.raises(InputFileError, match=r"ca\.pem: is a private key or holds one \(it stayed on the node\)"):
+        action._ca_input({"ca_path": combined}, {})      # pylint: disable=protected-access
+    assert link.travelled and link.travelled[0]["ca"]["cert_pem"] == pkifactory.cert_pem(cluster_ca.cert).decode()
+    assert_no_key(link.travelled, cluster_ca.key)
+
+
+def test_ca_path_of_certificates_is_read_on_the_node(tmp_path, cluster_ca, other_ca):
+    bundle = pkifactory.write(str(tmp_path / "cas.pem"), b"# two CAs\n" + pkifactory.cert_pem(cluster_ca.cert)
+                              + pkifactory.cert_pem(other_ca.cert))
+    action, _link = ca_action()
+    source, data = action._ca_input({"ca_path": bundle}, {})      # pylint: disable=protected-access
+    assert source == bundle and data == pkifactory.cert_pem(cluster_ca.cert) + pkifactory.cert_pem(other_ca.cert)
+    for path, problem in ((str(tmp_path / "none.pem"), "no such file"), (str(tmp_path), "is a directory")):
+        with pytest.raises(InputFileError, match=problem):
+            action._ca_input({"ca_path": path}, {})      # pylint: disable=protected-access
