@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import IdentityPlanted, IdentityRefused
 from ansible_collections.kubecerts.kubelet.plugins.modules.node_identity import ARGUMENT_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _identity
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
@@ -20,9 +21,19 @@ class ActionModule(KubecertsAction):
         own = str(task_vars.get("inventory_hostname", ""))
         hosts = args["hosts"] if args["hosts"] is not None else [own]
         nodes = _identity.cluster_nodes(args)
-        truths = [_identity.decide_for(host, task_vars, self._templar, nodes) for host in hosts]
+        truths, undecided = [], []
+        for host in hosts:
+            try:
+                truths.append(_identity.decide_for(host, task_vars, self._templar, nodes))
+            except IdentityRefused as exc:
+                # A planted identity is never skipped: it is the attack this module exists for.
+                if args["undecided"] == "fail" or args["hosts"] is None or isinstance(exc, IdentityPlanted):
+                    raise
+                undecided.append({"host": host, "msg": str(exc)})
         result: dict[str, t.Any] = {"changed": False, "identities": [t_.as_dict() for t_ in truths],
-                                    "by_host": {t_.host: t_.as_dict() for t_ in truths}}
+                                    "by_host": {t_.host: t_.as_dict() for t_ in truths},
+                                    "node_addresses": {t_.node_name: list(t_.ip_addresses) for t_ in truths},
+                                    "undecided": undecided}
         if args["hosts"] is None:
             result.update(truths[0].as_dict())
             result.pop("host")

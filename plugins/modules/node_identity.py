@@ -34,6 +34,14 @@ options:
         covers. Each host's identity comes from its own inventory variables.
     type: list
     elements: str
+  undecided:
+    description:
+      - With O(hosts), what to do with a host whose name cannot be decided (named by IP with no matching Node, or
+        an invalid inventory value). V(skip) lists it in RV(undecided) and goes on; V(fail) fails the task.
+      - A host that set one of its identity variables through a fact fails the task either way.
+    type: str
+    choices: [fail, skip]
+    default: fail
   api:
     description:
       - Use the Kubernetes API (the C(kubeconfig) and related options) to find Nodes by address.
@@ -111,6 +119,18 @@ identities:
       sample: {name: worker-1, ip_addresses: [10.88.0.12], dns_names: [worker-1]}
   sample: [{host: worker-1, node_name: worker-1, name_source: inventory host name, accepted_names: [worker-1],
             ip_addresses: [10.88.0.12], dns_names: [worker-1], node_object: null}]
+node_addresses:
+  description: The IPs the controller vouches for, per node name, ready for
+    O(kubecerts.kubelet.csr_approve#module:node_addresses).
+  returned: always
+  type: dict
+  sample: {worker-1: [10.88.0.12]}
+undecided:
+  description: The hosts skipped with O(undecided=skip), each with C(host) and C(msg).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{host: 10.0.0.9, msg: "10.0.0.9: cannot decide its node name: ..."}]
 by_host:
   description: RV(identities) keyed by host, ready for O(kubecerts.kubelet.kubelet_cert_sign#module:identities).
   returned: always
@@ -128,6 +148,7 @@ ARGUMENT_SPEC = {
     **AUTH_ARG_SPEC,
     "hosts": {"type": "list", "elements": "str"},
     "api": {"type": "str", "choices": ["auto", "always", "never"], "default": "auto"},
+    "undecided": {"type": "str", "choices": ["fail", "skip"], "default": "fail"},
 }
 
 
