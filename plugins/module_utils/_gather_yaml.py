@@ -21,29 +21,198 @@ except ImportError:  # pragma: no cover - depends on the node
     _pyyaml = None
     HAS_PYYAML = False
 
-_MAX_DEPTH = 64
-_KEY = re.compile(r"""^(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"{\[][^:#]*?|[^\s#'"{\[])\s*:(?:\s+(?P<value>.*)|$)""")
+# Kubeconfigs and kubelet configs are a few levels deep and a few hundred nodes large.
+# The limits refuse what only an attacker writes: deep nesting (recursion in every reader
+# and comparison after it) and aliases that repeat a subtree until the document is
+# billions of nodes large ("billion laughs"), which is cheap to parse and explodes when
+# anything walks, copies or compares the result.
+MAX_DEPTH = 64
+MAX_NODES = 50_000       # after alias expansion: an alias counts as the nodes it repeats
+MAX_INT_DIGITS = 64      # int() of a long digit string is quadratic on Python < 3.11
+_KEY = re.compile(
+    # A plain key is runs of non-blank characters with blanks between them. Each blank run
+    # can only be followed by a non-blank, so the pattern is unambiguous and a long line
+    # without ": " costs linear time (the lazy ``[^:#]*?\s*:`` it replaces was quadratic).
+    r"""^(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"{\[](?:\s*[^\s:#])*)\s*:(?:\s+(?P<value>.*)|$)""")
+_INTEGER = re.compile(r"[-+]?[0-9]+")
 
 
 class YamlSubsetError(ValueError):
     pass
 
 
+class YamlLimitError(ValueError):
+    """The document is deeper or (after alias expansion) larger than a config can be."""
+
+
 def load(text: str, use_pyyaml: bool = True) -> t.Any:
-    """Parses JSON or YAML text. Raises ValueError (never anything else) on bad input."""
+    """Parses JSON or YAML text. Raises ValueError (never anything else) on bad input:
+    YamlLimitError for input beyond the depth and size limits, otherwise a ValueError
+    whose message starts "not valid YAML: " and quotes none of the text."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except (ValueError, RecursionError):
         pass
+    else:
+        check_bounds(value)
+        return value
     if use_pyyaml and HAS_PYYAML:
         try:
-            return _pyyaml.safe_load(text)
+            return _pyyaml.load(text, Loader=_FAST_LOADER)
+        except YamlLimitError:
+            raise
         except Exception as exc:  # PyYAML raises many classes; all mean "not YAML"
-            raise ValueError(f"not valid YAML: {' '.join(str(exc).split())[:160]}") from None
+            raise ValueError(f"not valid YAML: {yaml_problem(exc)}") from None
     try:
-        return _SubsetParser(text).parse()
+        value = _SubsetParser(text).parse()
     except RecursionError:
-        raise YamlSubsetError("nested too deeply") from None
+        raise YamlLimitError(f"the document is nested deeper than {MAX_DEPTH} levels") from None
+    except YamlSubsetError as exc:
+        raise YamlSubsetError(f"not valid YAML: {exc}") from None
+    check_bounds(value)
+    return value
+
+
+def yaml_problem(exc: BaseException) -> str:
+    """One line saying what is wrong and where, without the snippet of the document that
+    PyYAML quotes (it may be a secret that redaction could not recognise)."""
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    if problem is None:
+        problem = str(exc).split("\n", 1)[0]
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())[:160]
+
+
+def check_bounds(value: t.Any) -> None:
+    """Raises YamlLimitError when a parsed value (without shared parts: JSON or the subset
+    reader) is deeper or larger than the limits. Iterative, so depth cannot overflow it."""
+    stack = [(value, 1)]
+    count = 0
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise YamlLimitError(f"the document has more than {MAX_NODES} nodes")
+        if depth > MAX_DEPTH:
+            raise YamlLimitError(f"the document is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, (dict, list)):
+            children = list(item.keys()) + list(item.values()) if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
+def compose_and_load(text: str) -> tuple[t.Any, t.Any]:
+    """The composed node graph (with exact character offsets, for editing in place) and the
+    loaded data of one YAML document, within the limits. Needs PyYAML. Raises YamlLimitError,
+    or PyYAML's YAMLError subclasses for text that is not YAML."""
+    if not HAS_PYYAML:
+        raise YamlSubsetError("composing YAML needs PyYAML")
+    loader = _ExactLoader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except (ValueError, OverflowError) as exc:
+        if isinstance(exc, YamlLimitError):
+            raise
+        # Constructors raise plain Python errors for a few bad scalars (an int of 5000
+        # digits, an impossible date); for the caller these are "not YAML" as well.
+        raise _pyyaml.YAMLError(" ".join(str(exc).split())[:160]) from None
+    finally:
+        loader.dispose()
+    return root, data
+
+
+def safe_load(text: str) -> t.Any:
+    """``yaml.safe_load`` within the limits (PyYAML's pure-Python loader)."""
+    return compose_and_load(text)[1]
+
+
+if HAS_PYYAML:
+    class _BoundedComposer(_pyyaml.composer.Composer):
+        """Counts depth while composing and, for every node, its size and height as the
+        constructed data will have them (an alias adding the whole subtree it repeats)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.kubecerts_depth = 0
+            self.kubecerts_total = 0
+
+        def compose_node(self, parent: t.Any, index: t.Any) -> t.Any:
+            if self.check_event(_pyyaml.events.AliasEvent):
+                anchored = self.anchors.get(self.peek_event().anchor)
+                if anchored is not None and not hasattr(anchored, "kubecerts_size"):
+                    raise YamlLimitError("the document has an alias inside the node it refers to (a recursive structure)")
+                node = super().compose_node(parent, index)
+                self._count(node.kubecerts_size)
+                return node
+            self._count(1)
+            depth = self.kubecerts_depth + 1
+            if depth > MAX_DEPTH:
+                raise YamlLimitError(f"the document is nested deeper than {MAX_DEPTH} levels")
+            self.kubecerts_depth = depth
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self.kubecerts_depth = depth - 1
+            if isinstance(node, _pyyaml.MappingNode):
+                children = [part for pair in node.value for part in pair]
+            elif isinstance(node, _pyyaml.SequenceNode):
+                children = node.value
+            else:
+                children = []
+            node.kubecerts_size = 1 + sum(child.kubecerts_size for child in children)
+            node.kubecerts_height = 1 + max((child.kubecerts_height for child in children), default=0)
+            if node.kubecerts_height > MAX_DEPTH:
+                raise YamlLimitError(f"the document is nested deeper than {MAX_DEPTH} levels once its aliases are expanded")
+            return node
+
+        def _count(self, nodes: int) -> None:
+            # The running total of the document so far, aliases expanded: refused as soon
+            # as it passes the limit, not after composing the rest.
+            self.kubecerts_total += nodes
+            if self.kubecerts_total > MAX_NODES:
+                raise YamlLimitError(f"the document has more than {MAX_NODES} nodes (an alias counts as the nodes it repeats)")
+
+    class _BoundedConstructor(_pyyaml.constructor.SafeConstructor):
+        def construct_yaml_int(self, node: t.Any) -> t.Any:
+            if len(str(node.value)) > MAX_INT_DIGITS:
+                raise YamlLimitError(f"the document has an integer of more than {MAX_INT_DIGITS} digits")
+            return super().construct_yaml_int(node)
+
+    _BoundedConstructor.add_constructor("tag:yaml.org,2002:int", _BoundedConstructor.construct_yaml_int)
+
+    class _ExactLoader(_pyyaml.reader.Reader, _pyyaml.scanner.Scanner, _pyyaml.parser.Parser,
+                       _BoundedComposer, _BoundedConstructor, _pyyaml.resolver.Resolver):
+        """Pure Python: its marks count characters, which in-place edits rely on."""
+
+        def __init__(self, stream: str) -> None:
+            _pyyaml.reader.Reader.__init__(self, stream)
+            _pyyaml.scanner.Scanner.__init__(self)
+            _pyyaml.parser.Parser.__init__(self)
+            _BoundedComposer.__init__(self)
+            _BoundedConstructor.__init__(self)
+            _pyyaml.resolver.Resolver.__init__(self)
+
+    _FAST_LOADER: t.Any = _ExactLoader
+    if getattr(_pyyaml, "__with_libyaml__", False):
+        class _FastLoader(_pyyaml.cyaml.CParser, _BoundedComposer, _BoundedConstructor, _pyyaml.resolver.Resolver):
+            """libyaml scans and parses; composing stays in Python, where the limits are
+            counted (libyaml's own composer recurses without limit and crashes the process
+            on deep nesting)."""
+
+            def __init__(self, stream: str) -> None:
+                _pyyaml.cyaml.CParser.__init__(self, stream)
+                _BoundedComposer.__init__(self)
+                _BoundedConstructor.__init__(self)
+                _pyyaml.resolver.Resolver.__init__(self)
+
+            # CParser brings its own (unbounded) composer: use the bounded one.
+            check_node = _BoundedComposer.check_node
+            get_node = _BoundedComposer.get_node
+            get_single_node = _BoundedComposer.get_single_node
+            compose_document = _BoundedComposer.compose_document
+
+        _FAST_LOADER = _FastLoader
 
 
 class _Line(t.NamedTuple):
@@ -67,8 +236,9 @@ def _strip_comment(text: str) -> str:
 
 class _SubsetParser:
     """Block mappings, block sequences, plain/quoted scalars, block scalars (| and >),
-    and one-line flow collections of scalars. Anchors, tags and multi-documents are not
-    supported (kubeconfigs do not use them) and raise YamlSubsetError."""
+    and one-line flow collections of scalars. Anchors, aliases and tags are not supported
+    (kubeconfigs do not use them): they stay part of the scalar text, so nothing is ever
+    expanded."""
 
     def __init__(self, text: str) -> None:
         self.raw = text.replace("\r\n", "\n").split("\n")
@@ -93,8 +263,8 @@ class _SubsetParser:
         return value
 
     def _block(self, indent: int, depth: int) -> t.Any:
-        if depth > _MAX_DEPTH:
-            raise YamlSubsetError("nested too deeply")
+        if depth > MAX_DEPTH:
+            raise YamlLimitError(f"the document is nested deeper than {MAX_DEPTH} levels")
         line = self.lines[self.pos]
         if line.text == "-" or line.text.startswith("- "):
             return self._sequence(indent, depth)
@@ -186,23 +356,25 @@ class _SubsetParser:
         return joiner.join(body) + ("" if "-" in header else "\n")
 
 
-def _scalar(text: str) -> t.Any:
+def _scalar(text: str, depth: int = 0) -> t.Any:
     if len(text) >= 2 and text[0] == text[-1] == '"':
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return text[1:-1]
     if len(text) >= 2 and text[0] == text[-1] == "'":
         return text[1:-1].replace("''", "'")
-    if text.startswith("[") and text.endswith("]"):
+    if (text.startswith("[") and text.endswith("]")) or (text.startswith("{") and text.endswith("}")):
+        if depth >= MAX_DEPTH:
+            raise YamlLimitError(f"the document is nested deeper than {MAX_DEPTH} levels")
         inner = text[1:-1].strip()
-        return [_scalar(part.strip()) for part in inner.split(",")] if inner else []
-    if text.startswith("{") and text.endswith("}"):
-        inner = text[1:-1].strip()
+        parts = [part.strip() for part in inner.split(",")] if inner else []
+        if text[0] == "[":
+            return [_scalar(part, depth + 1) for part in parts]
         result = {}
-        for part in inner.split(",") if inner else []:
+        for part in parts:
             key, _sep, value = part.partition(":")
-            result[str(_scalar(key.strip()))] = _scalar(value.strip())
+            result[str(_scalar(key.strip(), depth + 1))] = _scalar(value.strip(), depth + 1)
         return result
     lowered = text.lower()
     if lowered in ("true", "yes", "on"):
@@ -211,6 +383,6 @@ def _scalar(text: str) -> t.Any:
         return False
     if lowered in ("null", "~", ""):
         return None
-    if re.fullmatch(r"[-+]?[0-9]+", text):
+    if len(text) <= MAX_INT_DIGITS and _INTEGER.fullmatch(text):
         return int(text)
     return text

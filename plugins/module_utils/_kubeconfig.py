@@ -24,6 +24,7 @@ import typing as t
 import urllib.parse
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _bundle as bundle
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_yaml as gather_yaml
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, UnsafeChange, WriteError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import WritePlan, read_bounded
 
@@ -71,8 +72,11 @@ def load(text: str, path: str) -> tuple[t.Any, dict[str, t.Any]]:
         raise InputFileError(path, "cannot be edited: PyYAML is missing on this node "
                                    "(install python3-yaml / PyYAML)")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # One bounded pass: anchors, aliases and nesting are limited while composing, so a
+        # "billion laughs" or a 10,000-level document is refused before anything walks it.
+        root, data = gather_yaml.compose_and_load(text)
+    except gather_yaml.YamlLimitError as exc:
+        raise InputFileError(path, f"is not a kubeconfig: {exc}") from None
     except yaml.composer.ComposerError as exc:
         raise InputFileError(path, f"is not a kubeconfig: {_yaml_problem(exc)}") from None
     except yaml.YAMLError as exc:
@@ -87,10 +91,7 @@ def load(text: str, path: str) -> tuple[t.Any, dict[str, t.Any]]:
 
 
 def _yaml_problem(exc: Exception) -> str:
-    problem = getattr(exc, "problem", None) or str(exc)
-    mark = getattr(exc, "problem_mark", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return " ".join(f"{problem}{where}".split())
+    return gather_yaml.yaml_problem(exc)
 
 
 def _mapping_get(node: t.Any, key: str) -> t.Any:
@@ -228,8 +229,8 @@ def check_only_ca_changed(original: dict[str, t.Any], new_text: str, expected: d
     for index, value in expected.items():
         want["clusters"][index]["cluster"][DATA_KEY] = value
     try:
-        got = yaml.safe_load(new_text)
-    except yaml.YAMLError as exc:
+        got = gather_yaml.safe_load(new_text)
+    except (yaml.YAMLError, gather_yaml.YamlLimitError) as exc:
         raise WriteError(f"{path}: the edited kubeconfig would not parse ({_yaml_problem(exc)}); nothing changed") from None
     if got != want:
         raise WriteError(f"{path}: the edit would change more than the CA data; nothing changed")

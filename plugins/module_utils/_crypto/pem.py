@@ -12,10 +12,16 @@ import binascii
 import re
 import typing as t
 
+# The body may hold no run of five dashes: a block that meets another BEGIN (or any other
+# armour line) before its own END is corrupt, never a block. Otherwise a truncated
+# certificate followed by a private key would swallow the key as "certificate" text.
+# The body pattern is unambiguous, so a failed match costs time linear in its length.
 _BLOCK = re.compile(
-    rb"-----BEGIN (?P<label>[A-Z0-9 ]{1,64})-----\r?\n?(?P<body>.*?)-----END (?P=label)-----",
-    re.DOTALL,
+    rb"-----BEGIN (?P<label>[A-Z0-9 ]{1,64})-----\r?\n?"
+    rb"(?P<body>[^-]*(?:-(?!----)[^-]*)*)"
+    rb"-----END (?P=label)-----"
 )
+_BEGIN = b"-----BEGIN "
 CERTIFICATE = "CERTIFICATE"
 PRIVATE_KEY_LABELS = frozenset({"PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY",
                                 "ENCRYPTED PRIVATE KEY", "DSA PRIVATE KEY", "OPENSSH PRIVATE KEY"})
@@ -56,7 +62,13 @@ def split_pem(data: bytes) -> list[PemBlock]:
 
 
 def looks_like_pem(data: bytes) -> bool:
-    return b"-----BEGIN " in data
+    return _BEGIN in data
+
+
+def incomplete_blocks(data: bytes) -> int:
+    """How many BEGIN lines of ``data`` open no complete block (truncated or overrun by
+    the next block): their content is corrupt and ``split_pem`` leaves it out."""
+    return max(0, data.count(_BEGIN) - len(split_pem(data)))
 
 
 def der_to_pem(der: bytes, label: str = CERTIFICATE) -> bytes:

@@ -16,6 +16,7 @@ import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem import (
     certificate_blocks,
+    incomplete_blocks,
     looks_like_pem,
 )
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
@@ -28,6 +29,14 @@ try:
     from cryptography.x509.oid import NameOID
     HAS_CRYPTOGRAPHY = True
     CRYPTOGRAPHY_IMPORT_ERROR = None
+    # What cryptography raises for a certificate it cannot parse. The last three are not
+    # ValueErrors (neither in 38, Debian 12's, nor in later versions): an X.509 version
+    # other than 1 and 3, an extension present twice, a SAN with an x400Address or
+    # ediPartyName. Catch these, never Exception, so that real bugs still surface.
+    CERTIFICATE_PARSE_ERRORS: tuple[type[Exception], ...] = (
+        ValueError, UnsupportedAlgorithm, x509.InvalidVersion, x509.DuplicateExtension,
+        x509.UnsupportedGeneralNameType,
+    )
 except ImportError as _exc:  # pragma: no cover - exercised on nodes without cryptography
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR = _exc
@@ -55,35 +64,42 @@ def utcnow() -> datetime.datetime:
 
 
 def load_certificates(data: bytes, path: str) -> list[x509.Certificate]:
-    """Every certificate in a PEM bundle or a DER file. Raises InputFileError naming
-    ``path`` when there is none or one of them does not parse."""
+    """Every certificate in a PEM bundle or a DER file, each parsed whole. Raises
+    InputFileError naming ``path`` when there is none, a PEM block is truncated, or one
+    of them does not parse. This is the one door through which certificates enter the
+    crypto core, so that describing or judging a returned certificate cannot fail."""
     if looks_like_pem(data):
+        if incomplete_blocks(data):
+            raise InputFileError(path, "holds a truncated PEM block (BEGIN without END)")
         blocks = certificate_blocks(data)
         if not blocks:
             raise InputFileError(path, "contains no PEM CERTIFICATE block")
-        certs = []
-        for index, block in enumerate(blocks):
-            try:
-                certs.append(_fully_parsed(x509.load_pem_x509_certificate(block.text)))
-            except (ValueError, UnsupportedAlgorithm) as exc:
-                raise InputFileError(path, f"certificate #{index + 1} does not parse: {_short(exc)}") from None
-        return certs
+        return [_parsed(x509.load_pem_x509_certificate, block.text, path, index)
+                for index, block in enumerate(blocks, start=1)]
     try:
-        cert = x509.load_der_x509_certificate(data)
+        x509.load_der_x509_certificate(data)
     except ValueError:
         raise InputFileError(path, "is neither a PEM bundle nor a DER certificate") from None
+    except CERTIFICATE_PARSE_ERRORS:
+        pass       # a DER certificate, but a broken one: _parsed says why
+    return [_parsed(x509.load_der_x509_certificate, data, path, 1)]
+
+
+def _parsed(loader: t.Callable[[bytes], x509.Certificate], raw: bytes, path: str, index: int) -> x509.Certificate:
     try:
-        return [_fully_parsed(cert)]
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise InputFileError(path, f"certificate #1 does not parse: {_short(exc)}") from None
+        return _fully_parsed(loader(raw))
+    except CERTIFICATE_PARSE_ERRORS as exc:
+        raise InputFileError(path, f"certificate #{index} does not parse: {_short(exc)}") from None
 
 
 def _fully_parsed(cert: x509.Certificate) -> x509.Certificate:
-    """cryptography parses lazily: a certificate can load and fail later on its key, an
-    extension or a name. Touching each here makes every later accessor safe."""
+    """cryptography parses lazily: a certificate can load and fail later on its version,
+    key, an extension (a duplicate, a SAN of an unsupported type) or a name. Touching each
+    here, inside the caller's catch, makes every later accessor safe."""
+    _ = cert.version, cert.serial_number, cert.signature_algorithm_oid
     cert.public_key()
-    for _extension in cert.extensions:
-        pass
+    for extension in cert.extensions:
+        _ = extension.value
     cert.subject.rfc4514_string()
     cert.issuer.rfc4514_string()
     not_before(cert)
