@@ -19,6 +19,7 @@ import re
 import typing as t
 import urllib.parse
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_yaml as gather_yaml
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem import decode_base64
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
@@ -29,12 +30,6 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import
     sort_findings,
     summarize,
 )
-
-try:
-    import yaml
-    _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-except ImportError:  # pragma: no cover - ansible-core requires PyYAML
-    yaml = None
 
 ROLE_LABEL = {"client": "client certificate", "serving": "serving certificate", "ca": "CA certificate"}
 _CURRENT = re.compile(r"^kubelet-(client|server)-current\.pem$")
@@ -419,9 +414,13 @@ class Inspection:
             self._kubeconfig_error = "unreadable"
             return None
         try:
-            doc = yaml.load(text, Loader=_YamlLoader) if yaml else None
-        except Exception as exc:   # any YAML error means "not YAML"
-            self._kubeconfig_error = f"is not valid YAML ({' '.join(str(exc).split())[:120]})"
+            # Bounded (depth, aliases): the text comes from a node, which may be hostile.
+            doc = gather_yaml.load(text)
+        except gather_yaml.YamlLimitError as exc:
+            self._kubeconfig_error = f"is refused: {exc}"
+            return None
+        except ValueError as exc:   # "not valid YAML: <problem> at line L, column C", no text quoted
+            self._kubeconfig_error = f"is {exc}"
             return None
         if not isinstance(doc, dict) or not isinstance(doc.get("clusters"), list):
             self._kubeconfig_error = "is not a kubeconfig (no clusters list)"
