@@ -68,6 +68,8 @@ def parse_bundle(data: bytes, source: str) -> list[CaEntry]:
         return []
     if not pemlib.looks_like_pem(data):
         raise InputFileError(source, "is not a PEM certificate bundle")
+    if pemlib.incomplete_blocks(data):
+        raise InputFileError(source, "holds a truncated PEM block (BEGIN without END)")
     entries: list[CaEntry] = []
     for index, block in enumerate(pemlib.split_pem(data), start=1):
         if block.is_private_key:

@@ -1,8 +1,9 @@
 """The crypto core: PEM splitting and certificate parsing, description and chains."""
 from __future__ import annotations
 
-import pytest
+import dersurgery
 import pkifactory as pki
+import pytest
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import pem
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
@@ -110,3 +111,81 @@ def test_public_key_hash_matches_between_cert_and_key(cluster_ca):
 ])
 def test_decode_base64_is_strict_and_never_raises(value, expected):
     assert pem.decode_base64(value) == expected
+
+
+# ---- hostile PEM and DER -------------------------------------------------------------------------
+def truncated_cert_then_key_then_ca(cluster_ca) -> tuple[bytes, bytes]:
+    """A certificate cut off before its END line, its private key, then the CA: what a
+    crash mid-write leaves in a kubelet-client-current.pem. Returns the file and the key."""
+    cert, key = pki.node_client(cluster_ca, "n1")
+    cert_pem, key_pem = pki.cert_pem(cert), pki.key_pem(key)
+    return cert_pem[: len(cert_pem) // 2] + key_pem + pki.cert_pem(cluster_ca.cert), key_pem
+
+
+def test_a_block_never_runs_across_another_begin(cluster_ca):
+    data, key_pem = truncated_cert_then_key_then_ca(cluster_ca)
+    blocks = pem.split_pem(data)
+    assert [b.label for b in blocks] == ["PRIVATE KEY", "CERTIFICATE"]
+    assert all(b.text.count(b"-----BEGIN ") == 1 and b.body.count(b"-----") == 0 for b in blocks)
+    assert pem.certificate_blocks(data)[0].text == pki.cert_pem(cluster_ca.cert).strip()
+    assert b"PRIVATE" not in b"".join(b.text for b in pem.certificate_blocks(data))
+    assert pem.incomplete_blocks(data) == 1
+    assert pem.incomplete_blocks(pki.cert_pem(cluster_ca.cert) + key_pem) == 0
+
+
+def test_a_block_never_ends_at_another_labels_end(cluster_ca):
+    ca_pem = pki.cert_pem(cluster_ca.cert)
+    spliced = ca_pem.replace(b"-----END CERTIFICATE-----", b"-----END PRIVATE KEY-----\n-----END CERTIFICATE-----")
+    assert pem.split_pem(spliced) == []
+
+
+def test_load_certificates_refuses_a_truncated_block(cluster_ca):
+    data, _key_pem = truncated_cert_then_key_then_ca(cluster_ca)
+    with pytest.raises(InputFileError, match="^f: holds a truncated PEM block"):
+        core.load_certificates(data, "f")
+
+
+def test_pem_splitting_is_linear():
+    # A lazy ".*?" from every BEGIN to the end of the data was quadratic in the BEGIN count.
+    import isolated
+    data = b"-----BEGIN CERTIFICATE-----\n" * 40_000
+
+    def split() -> int:
+        return len(pem.split_pem(data)) + pem.incomplete_blocks(data)
+
+    count, seconds = isolated.run(split)
+    assert count == 40_000 and seconds < 1.0
+
+
+BROKEN = {
+    "invalid version": lambda der: dersurgery.with_version(der, 3),
+    "duplicate extension": dersurgery.with_duplicated_extension,
+    "x400Address SAN": lambda der: dersurgery.with_san_name(der, dersurgery.X400_ADDRESS),
+    "ediPartyName SAN": lambda der: dersurgery.with_san_name(der, dersurgery.EDI_PARTY_NAME),
+}
+
+
+@pytest.mark.parametrize("encoding", ["pem", "der"])
+@pytest.mark.parametrize("fault", sorted(BROKEN))
+def test_certificates_cryptography_refuses_are_input_errors(cluster_ca, fault, encoding):
+    # cryptography raises InvalidVersion, DuplicateExtension and UnsupportedGeneralNameType
+    # for these, none of them a ValueError (in 38 and in later versions alike).
+    der = BROKEN[fault](dersurgery.good_leaf_der(cluster_ca))
+    data = pem.der_to_pem(der) if encoding == "pem" else der
+    with pytest.raises(InputFileError, match="^bad.crt: certificate #1 does not parse: ") as caught:
+        core.load_certificates(data, "bad.crt")
+    assert "\n" not in str(caught.value)
+
+
+def test_surgery_changes_only_what_it_names(cluster_ca):
+    der = dersurgery.good_leaf_der(cluster_ca)
+    assert dersurgery.encode(dersurgery.parse(der)) == der
+    assert core.load_certificate(der, "good").version.name == "v3"
+
+
+def test_ca_bundles_refuse_a_truncated_block(cluster_ca, other_ca):
+    # Dropping the cut-off block silently would let the rest pass as the whole bundle.
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils import _bundle
+    other = pki.cert_pem(other_ca.cert)
+    with pytest.raises(InputFileError, match="^ca.crt: holds a truncated PEM block"):
+        _bundle.parse_bundle(other[: len(other) // 2] + pki.cert_pem(cluster_ca.cert), "ca.crt")

@@ -473,3 +473,57 @@ def test_flow_mapping_in_yaml_gets_a_member(tmp_path, cas):
     after = read(path)
     assert after == text.replace("{server:", f'{{"{kc.DATA_KEY}": "{b64(cas["new"])}", server:')
     assert ca_fps(cluster(path, "a")[kc.DATA_KEY]) == [fp(cas["new"])]
+
+
+# --- hostile YAML: refused in one line naming the file, never a traceback or a hang -------------
+
+def _laughs(levels: int) -> str:
+    lines = ["  lol0: &lol0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"  lol{n}: &lol{n} [" + ", ".join([f"*lol{n - 1}"] * 9) + "]" for n in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def _laughing_kubeconfig(levels: int) -> str:
+    """A valid kubeconfig whose preferences hold a billion laughs of ``levels`` levels."""
+    return ("apiVersion: v1\nkind: Config\nclusters:\n- name: a\n  cluster:\n    server: https://127.0.0.1:1\n"
+            "preferences:\n" + _laughs(levels))
+
+
+def _run_outcome(path: str, ca: bytes) -> str:
+    try:
+        run(path, ca, probe=unreachable)
+    except InputFileError as exc:
+        return f"InputFileError: {exc}"
+    return "changed"
+
+
+def test_billion_laughs_is_refused_before_the_comparison(tmp_path, cas):
+    # The edit check compares the re-parsed kubeconfig with the original: with nine levels
+    # of nine aliases that comparison walks 9**9 leaves (about 9x more time per level).
+    import isolated
+    path = pkifactory.write(str(tmp_path / "laughs.conf"), _laughing_kubeconfig(9).encode())
+    outcome, _seconds = isolated.run(_run_outcome, path, pem(cas["new"]))
+    assert outcome.startswith(f"InputFileError: {path}: is not a kubeconfig: ") and "more than" in outcome
+    assert "\n" not in outcome
+    assert list_backups(path) == []
+
+
+def test_a_few_aliases_still_work(tmp_path, cas):
+    path = pkifactory.write(str(tmp_path / "few.conf"), _laughing_kubeconfig(2).encode())
+    assert run(path, pem(cas["new"]), probe=unreachable)["changed"]
+    assert len(yaml.safe_load(read(path))["preferences"]["lol1"]) == 9
+
+
+@pytest.mark.parametrize("nested", [
+    "[" * 10_000 + "]" * 10_000,
+    "{a: " * 10_000 + "x" + "}" * 10_000,
+    # Indentation makes block nesting quadratic in size: 1,000 levels stay under 1 MiB.
+    "\n" + "".join(" " * (level + 1) + "a:\n" for level in range(1_000)),
+], ids=["flow-sequences", "flow-mappings", "block-mappings"])
+def test_deep_nesting_is_refused_in_one_line(tmp_path, cas, nested):
+    content = "apiVersion: v1\nkind: Config\nclusters: []\npreferences: " + nested + "\n"
+    path = pkifactory.write(str(tmp_path / "deep.conf"), content.encode())
+    with pytest.raises(InputFileError) as caught:
+        run(path, pem(cas["new"]), probe=unreachable)
+    assert str(caught.value).startswith(f"{path}: is not a kubeconfig: the document is nested deeper than 64 levels")
+    assert read(path) == content
