@@ -46,8 +46,11 @@ DEFAULT_MAX_EXPIRATION_SECONDS = 365 * 24 * 3600
 BOOTSTRAP_USER_PREFIX = "system:bootstrap:"
 
 NodeLookup = t.Callable[[str], t.Optional[t.Mapping[str, t.Any]]]
-# The IPs the certificate a node serves now vouches for (verified against the cluster CA).
-ServedEvidence = t.Callable[[str, t.Mapping[str, t.Any]], t.Collection[str]]
+# Which of the given IP SANs (all on the Node) the certificate the node serves now vouches
+# for (verified against the cluster CA). Only the CSR's own IPs are asked about: the Node's
+# status is the node's word, so probing every address in it would let a node send the
+# controller's probes anywhere, as often as it likes.
+ServedEvidence = t.Callable[[str, t.Mapping[str, t.Any], t.Sequence[str]], t.Collection[str]]
 
 
 class Policy(t.NamedTuple):
@@ -189,12 +192,13 @@ def decide(csr: t.Mapping[str, t.Any], get_node: NodeLookup, policy: Policy,
     if findings:
         return verdict(DENY, findings, node, san_pair)
     if signer == SERVING_SIGNER:
-        unvouched = _unvouched_ips(node, node_object, sans.ips, policy, served)
+        unvouched, of_others = _unvouched_ips(node, node_object, sans.ips, policy, served)
         if unvouched:
+            owners = f" ({of_others} are other nodes' in node_addresses)" if of_others else ""
             return verdict(SKIP, [Finding("IPNotVouched", f"IP SANs {unvouched} are on Node {node!r}'s own status, "
                                           "which its kubelet writes, but nothing independent vouches for them (the "
                                           "node's inventory addresses, allowed_cidrs, or the CA-verified certificate "
-                                          "it serves now); left pending")], node, san_pair)
+                                          f"it serves now){owners}; left pending")], node, san_pair)
     return verdict(APPROVE, [], node, san_pair, passed=_passed_summary(signer, node, sans, spec))
 
 
@@ -295,13 +299,21 @@ def _node_address_findings(node: str, node_object: t.Mapping[str, t.Any], dns_na
 
 
 def _unvouched_ips(node: str, node_object: t.Mapping[str, t.Any], ips: t.Sequence[str], policy: Policy,
-                   served: ServedEvidence | None) -> list[str]:
+                   served: ServedEvidence | None) -> tuple[list[str], list[str]]:
+    """The IP SANs nothing independent vouches for, and among them those the inventory
+    (``node_addresses``) gives to another node."""
     vouched = policy.node_addresses.get(node, frozenset())
-    left = [ip for ip in ips if str(_ip(ip)) not in vouched and not _in_any(_ip(ip), policy.allowed_cidrs)]
-    if left and served is not None:
-        by_certificate = {str(_ip(ip)) for ip in served(node, node_object)}
-        left = [ip for ip in left if str(_ip(ip)) not in by_certificate]
-    return left
+    # An IP the inventory gives to another node stays that node's, whatever this node's kubelet
+    # writes into its status: neither allowed_cidrs (a network, not an owner) nor a certificate
+    # it was once issued makes it this node's.
+    others = frozenset().union(*(a for n, a in policy.node_addresses.items() if n != node))
+    left = [ip for ip in ips if str(_ip(ip)) not in vouched]
+    of_others = [ip for ip in left if str(_ip(ip)) in others]
+    open_ips = [ip for ip in left if ip not in of_others and not _in_any(_ip(ip), policy.allowed_cidrs)]
+    if open_ips and served is not None:
+        by_certificate = {str(_ip(ip)) for ip in served(node, node_object, open_ips)}
+        open_ips = [ip for ip in open_ips if str(_ip(ip)) not in by_certificate]
+    return [ip for ip in left if ip in of_others or ip in open_ips], of_others
 
 
 def _passed_summary(signer: str, node: str, sans: t.Any, spec: t.Mapping[str, t.Any]) -> str:

@@ -233,10 +233,18 @@ class NodeTruth(t.NamedTuple):
         if not all(isinstance(v, (list, tuple)) and all(isinstance(i, str) for i in v) for v in listed.values()):
             raise IdentityRefused(f"identities[{host}]: accepted_names, ip_addresses and dns_names must be lists "
                                   "of strings")
+        ips = []
+        for value in listed["ip_addresses"]:
+            address = parse_ip(value)
+            if address is None:
+                raise IdentityRefused(f"identities[{host}]: ip_addresses entry {value!r} is not an IP address")
+            # Normalised, or the node's report of the same address in another spelling would
+            # count as a disagreement.
+            ips.append(str(address))
         name = data["node_name"]
         return cls(host, name, str(data.get("name_source") or "identities"),
                    tuple(dict.fromkeys([name] + list(listed["accepted_names"]))),
-                   tuple(listed["ip_addresses"]), tuple(dict.fromkeys([name] + list(listed["dns_names"]))))
+                   tuple(dict.fromkeys(ips)), tuple(dict.fromkeys([name] + list(listed["dns_names"]))))
 
     def disagreements(self, reported_name: t.Any, reported_ips: t.Any) -> list[str]:
         """Where the node's own report contradicts the truth; each entry one line naming both values."""

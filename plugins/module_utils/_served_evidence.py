@@ -49,9 +49,18 @@ class ServedEvidence:
         self.fetch = fetch
         self.cache: dict[tuple[str, str], bool] = {}
 
-    def __call__(self, node: str, node_object: t.Mapping[str, t.Any]) -> list[str]:
-        node_ips, _names = rules.node_status_addresses(node_object)
-        return [ip for ip in node_ips if self._vouches(node, ip)]
+    def __call__(self, node: str, node_object: t.Mapping[str, t.Any], ips: t.Sequence[str]) -> list[str]:
+        """Probes only those of ``ips`` (a CSR's IP SANs) that are the Node's InternalIP/ExternalIP,
+        in order, and stops at the first one nothing vouches for: the CSR stays pending then
+        anyway, so a request listing many addresses costs one failed probe, not one per address."""
+        node_ips = set(rules.node_status_addresses(node_object)[0])
+        vouched = []
+        for ip in ips:
+            address = str(rules.parse_ip(ip))
+            if address not in node_ips or not self._vouches(node, address):
+                break
+            vouched.append(address)
+        return vouched
 
     def _vouches(self, node: str, ip: str) -> bool:
         if (node, ip) not in self.cache:

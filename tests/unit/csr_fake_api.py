@@ -5,7 +5,8 @@
 Only what csr_approve touches: Node GET, CSR list/get and the approval subresource, over
 HTTPS with client-certificate or bearer-token auth, answering errors with real
 ``Status`` bodies. The lab's API stand-in (tests/lab/standins) is the full-fidelity one;
-this keeps unit tests fast and independent of it.
+this keeps unit tests fast and independent of it. ``ServingKubelet`` is a kubelet's TLS
+endpoint, for the served-certificate evidence.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import http.server
 import json
 import os
 import re
+import socket
 import ssl
 import threading
 import typing as t
@@ -178,3 +180,44 @@ def _handler(api: FakeApi) -> type[http.server.BaseHTTPRequestHandler]:
             return self.send(200, current)
 
     return Handler
+
+
+class ServingKubelet:
+    """A TLS server on 127.0.0.1 (ephemeral port) that presents one certificate, as a kubelet's
+    :10250 does, and hangs up after each handshake: what ``_served_evidence`` probes."""
+
+    def __init__(self, workdir: str, cert: t.Any, key: t.Any) -> None:
+        cert_path = pkifactory.write(os.path.join(workdir, "kubelet.crt"), pkifactory.cert_pem(cert))
+        key_path = pkifactory.write(os.path.join(workdir, "kubelet.key"), pkifactory.key_pem(key), 0o600)
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert_path, key_path)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.listener.settimeout(0.1)       # so that the loop sees ``stopped`` soon
+        self.handshakes = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _addr = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                conn.settimeout(5)
+                with self.context.wrap_socket(conn, server_side=True):
+                    self.handshakes += 1
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    def __enter__(self) -> ServingKubelet:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: t.Any) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+        self.listener.close()

@@ -73,6 +73,12 @@ def node_object(name: str, ips: t.Sequence[str], dns: t.Sequence[tuple[str, str]
             "status": {"addresses": addresses}}
 
 
+# What the controller's inventory vouches for (``node_addresses``): each node's own IPs. A
+# node's status.addresses is its kubelet's word; these are the independent evidence.
+NODE_ADDRESSES: dict[str, list[str]] = {"worker1": ["10.0.0.11", "203.0.113.11"], "worker2": ["10.0.0.12"],
+                                        "worker3": ["10.0.0.13"]}
+
+
 def cluster_nodes() -> dict[str, dict[str, t.Any]]:
     """Two workers; worker1 also has an ExternalIP and an InternalDNS name."""
     worker1 = node_object("worker1", ["10.0.0.11"], [("InternalDNS", "worker1.cluster.internal")])

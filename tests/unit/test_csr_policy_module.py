@@ -15,14 +15,18 @@ import threading
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _served_evidence
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_approver import Approver, Options
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_policy import build_policy
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import KubeClient
 from ansible_collections.kubecerts.kubelet.plugins.modules import csr_approve
 
 import pkifactory
-from csr_fake_api import CSR_BASE, FakeApi
-from csrfactory import CLIENT, cluster_nodes, csr_object
+from csr_fake_api import CSR_BASE, FakeApi, ServingKubelet
+from csrfactory import CLIENT, NODE_ADDRESSES, cluster_nodes, csr_object
+
+# The policy the csr_approval role passes: the inventory vouches for each node's IPs.
+POLICY = build_policy(node_addresses=NODE_ADDRESSES)
 
 
 @pytest.fixture
@@ -34,8 +38,11 @@ def api(tmp_path, cluster_ca):
         yield fake
 
 
-def run(args, capsys):
-    """Runs csr_approve's main() and returns its JSON result (success or failure)."""
+def run(args, capsys, vouch=True):
+    """Runs csr_approve's main() and returns its JSON result (success or failure). With
+    ``vouch``, node_addresses vouches for the test nodes' IPs (unless ``args`` sets it)."""
+    if vouch:
+        args = {"node_addresses": NODE_ADDRESSES, **args}
     with patch_module_args(args), pytest.raises(SystemExit):
         csr_approve.main()
     out = capsys.readouterr().out
@@ -112,7 +119,7 @@ def test_csr_approved_by_someone_else_meanwhile_is_not_approved_twice(api):
 
     api.before_put = someone_else_approves
     with KubeClient.from_params({"kubeconfig": api.admin}) as client:
-        result = Approver(client, Options(build_policy())).run()
+        result = Approver(client, Options(POLICY)).run()
     assert result["approved"] == [] and result["skipped_csrs"][0]["codes"] == ["AlreadyApproved"]
     assert result["changed"] is False
     assert api.condition_types("csr-race") == ["Approved"]
@@ -123,7 +130,7 @@ def test_csr_deleted_meanwhile_is_reported_gone(api):
     api.add_csr(csr_object("csr-gone"))
     api.before_put = lambda name: api.csrs.pop(name)
     with KubeClient.from_params({"kubeconfig": api.admin}) as client:
-        result = Approver(client, Options(build_policy())).run()
+        result = Approver(client, Options(POLICY)).run()
     assert result["approved"] == [] and result["skipped_csrs"][0]["codes"] == ["Gone"]
     assert result["changed"] is False
 
@@ -271,7 +278,7 @@ def test_watch_approves_csrs_that_arrive_later_and_node_registration(api):
 
     fake = FakeClock(arrivals)
     with KubeClient.from_params({"kubeconfig": api.admin}) as client:
-        result = Approver(client, Options(build_policy(), watch_seconds=7, poll_interval=2),
+        result = Approver(client, Options(POLICY, watch_seconds=7, poll_interval=2),
                           clock=fake.clock, sleep=fake.sleep).run()
     assert names(result, "approved") == ["csr-early-ghost", "csr-late"]
     assert result["skipped_csrs"] == []
@@ -282,7 +289,7 @@ def test_watch_approves_csrs_that_arrive_later_and_node_registration(api):
 def test_watch_ends_once_every_listed_node_is_approved(api):
     fake = FakeClock(lambda now: api.add_csr(csr_object("csr-late")) if now == 2 else None)
     with KubeClient.from_params({"kubeconfig": api.admin}) as client:
-        result = Approver(client, Options(build_policy(), watch_seconds=60, poll_interval=2,
+        result = Approver(client, Options(POLICY, watch_seconds=60, poll_interval=2,
                                           nodes=frozenset({"worker1"})), clock=fake.clock, sleep=fake.sleep).run()
     assert names(result, "approved") == ["csr-late"] and result["unapproved_nodes"] == []
     assert fake.sleeps == [2]
@@ -291,7 +298,7 @@ def test_watch_ends_once_every_listed_node_is_approved(api):
 def test_watch_reports_nodes_left_without_approval(api):
     fake = FakeClock(lambda now: None)
     with KubeClient.from_params({"kubeconfig": api.admin}) as client:
-        result = Approver(client, Options(build_policy(), watch_seconds=4, poll_interval=2,
+        result = Approver(client, Options(POLICY, watch_seconds=4, poll_interval=2,
                                           nodes=frozenset({"worker2"})), clock=fake.clock, sleep=fake.sleep).run()
     assert result["unapproved_nodes"] == ["worker2"] and sum(fake.sleeps) == 4
 
@@ -325,3 +332,116 @@ def test_created_after_hides_older_csrs(api, capsys):
 def test_created_after_must_be_a_time(api, capsys):
     result = run({"kubeconfig": api.admin, "created_after": "yesterday"}, capsys)
     assert result["failed"] is True and "created_after" in result["msg"] and api.requests == []
+
+
+# ---------------------------------------------------------------- evidence and the new policy options
+
+def test_without_independent_evidence_a_csr_is_left_pending_and_nothing_is_written(api, capsys):
+    api.add_csr(csr_object("csr-good"))
+    result = run({"kubeconfig": api.admin}, capsys, vouch=False)
+    assert result["changed"] is False and result["approved"] == [] and result["denied"] == []
+    left = result["skipped_csrs"][0]
+    assert (left["name"], left["codes"]) == ("csr-good", ["IPNotVouched"]) and "10.0.0.11" in left["reason"]
+    assert puts(api) == [] and api.condition_types("csr-good") == []
+
+
+def test_allowed_cidrs_vouch_without_node_addresses(api, capsys):
+    api.add_csr(csr_object("csr-good"))
+    result = run({"kubeconfig": api.admin, "allowed_cidrs": ["10.0.0.0/24"]}, capsys, vouch=False)
+    assert names(result, "approved") == ["csr-good"]
+
+
+@pytest.mark.parametrize("node_addresses, fragment", [
+    ({"worker1": ["10.0.0.11", "worker1.example.test"]}, "which are not all IP addresses"),
+    ({"worker1": "10.0.0.11"}, "must map to a list of IPs"),
+])
+def test_bad_node_addresses_fail_in_one_line_before_any_request(api, capsys, node_addresses, fragment):
+    result = run({"kubeconfig": api.admin, "node_addresses": node_addresses}, capsys)
+    assert result["failed"] is True and "node_addresses: 'worker1'" in result["msg"] and fragment in result["msg"]
+    assert "\n" not in result["msg"] and "Traceback" not in result["msg"]
+    assert api.requests == []
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (None, "no such file"),
+    (b"not a certificate at all", "neither a PEM bundle nor a DER certificate"),
+    (pkifactory.key_pem(pkifactory.new_key()), "no PEM CERTIFICATE block"),      # a key by mistake
+])
+def test_bad_cluster_ca_cert_fails_in_one_line_naming_the_file(api, capsys, tmp_path, content, fragment):
+    path = tmp_path / "cluster-ca.crt"
+    if content is not None:
+        path.write_bytes(content)
+    result = run({"kubeconfig": api.admin, "cluster_ca_cert": str(path)}, capsys)
+    assert result["failed"] is True and str(path) in result["msg"], result["msg"]
+    assert fragment.lower() in result["msg"].lower() and "\n" not in result["msg"]
+    assert "PRIVATE KEY" not in json.dumps(result)
+    assert api.requests == []
+
+
+@pytest.fixture
+def kubelet_at_worker1s_ip(monkeypatch):
+    """Routes the served-certificate probe for worker1's 10.0.0.11 to a kubelet on 127.0.0.1."""
+    routed = []
+    connect = _served_evidence.socket.create_connection
+
+    def route(address, *args, **kwargs):
+        host, port = address
+        routed.append(address)
+        return connect(("127.0.0.1" if host == "10.0.0.11" else host, port), *args, **kwargs)
+
+    monkeypatch.setattr(_served_evidence.socket, "create_connection", route)
+    return routed
+
+
+def test_cluster_ca_cert_lets_the_served_certificate_vouch_for_a_renewal(api, capsys, tmp_path, cluster_ca,
+                                                                        kubelet_at_worker1s_ip):
+    cert, key = pkifactory.node_serving(cluster_ca, "worker1", ips=["10.0.0.11"])
+    api.add_csr(csr_object("csr-renewal"))
+    with ServingKubelet(str(tmp_path), cert, key) as kubelet:
+        result = run({"kubeconfig": api.admin, "cluster_ca_cert": api.ca_path, "kubelet_port": kubelet.port},
+                     capsys, vouch=False)
+    assert names(result, "approved") == ["csr-renewal"], result
+    assert kubelet_at_worker1s_ip == [("10.0.0.11", kubelet.port)]
+    assert api.condition_types("csr-renewal") == ["Approved"]
+
+
+def test_served_certificate_from_another_ca_vouches_for_nothing(api, capsys, tmp_path, other_ca,
+                                                                kubelet_at_worker1s_ip):
+    cert, key = pkifactory.node_serving(other_ca, "worker1", ips=["10.0.0.11"])
+    api.add_csr(csr_object("csr-renewal"))
+    with ServingKubelet(str(tmp_path), cert, key) as kubelet:
+        result = run({"kubeconfig": api.admin, "cluster_ca_cert": api.ca_path, "kubelet_port": kubelet.port},
+                     capsys, vouch=False)
+    assert [(e["name"], e["codes"]) for e in result["skipped_csrs"]] == [("csr-renewal", ["IPNotVouched"])]
+    assert kubelet.handshakes == 1 and puts(api) == []
+
+
+def test_service_cidr_option_is_the_network_denied(api, capsys):
+    api.add_csr(csr_object("csr-good"))
+    result = run({"kubeconfig": api.admin, "service_cidr": ["10.0.0.0/24"]}, capsys)
+    assert [(e["name"], e["codes"]) for e in result["denied"]] == [("csr-good", ["IPNotAllowed"])]
+
+
+def test_cluster_domain_option_decides_the_in_cluster_names(api, capsys):
+    api.add_csr(csr_object("csr-svc", dns=["worker1", "api.svc.corp.example"]))
+    default = run({"kubeconfig": api.admin, "_ansible_check_mode": True}, capsys)
+    assert [(e["name"], e["codes"]) for e in default["denied"]] == [("csr-svc", ["DNSNotAllowed"])]
+    corp = run({"kubeconfig": api.admin, "cluster_domain": "corp.example"}, capsys)
+    assert [(e["name"], e["codes"]) for e in corp["denied"]] == [("csr-svc", ["InClusterName"])]
+
+
+def test_max_dns_sans_option(api, capsys):
+    api.add_csr(csr_object("csr-two-names", dns=["worker1", "worker1.cluster.internal"]))
+    result = run({"kubeconfig": api.admin, "max_dns_sans": 1}, capsys)
+    assert [(e["name"], e["codes"]) for e in result["denied"]] == [("csr-two-names", ["TooManyDNSNames"])]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    ({"service_cidr": ["10.96.0.0/33"]}, "service_cidr: '10.96.0.0/33' is not a CIDR"),
+    ({"max_dns_sans": 0}, "max_dns_sans must be 1 or more"),
+    ({"cluster_domain": " . "}, "cluster_domain must not be empty"),
+])
+def test_bad_rule_options_fail_in_one_line_before_any_request(api, capsys, args, fragment):
+    result = run({"kubeconfig": api.admin, **args}, capsys)
+    assert result["failed"] is True and fragment in result["msg"] and "\n" not in result["msg"]
+    assert api.requests == []
