@@ -229,14 +229,15 @@ def write_backup(saved: SavedState, max_mode: int | None = None) -> str | None:
             _write_all(fd, saved.data)
             os.fsync(fd)
             st = t.cast(os.stat_result, saved.st)
-            if (os.fstat(fd).st_uid, os.fstat(fd).st_gid) != (st.st_uid, st.st_gid):
+            made = os.fstat(fd)
+            if (made.st_uid, made.st_gid) != (st.st_uid, st.st_gid):
                 os.fchown(fd, st.st_uid, st.st_gid)
             mode = stat.S_IMODE(st.st_mode) & 0o777
             os.fchmod(fd, mode if max_mode is None else mode & max_mode)
             os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
         except OSError as exc:
             os.close(fd)
-            _unlink_quietly(backup)
+            _remove_ignoring_errors(backup)
             raise WriteError(f"{path}: cannot back up to {backup}: {exc.strerror}") from None
         os.close(fd)
         return backup
@@ -253,7 +254,7 @@ def backup_file(path: str, keep: int | None = None, max_mode: int | None = None)
     return backup
 
 
-def _backup_name(path: str) -> t.Pattern[str]:
+def _backup_name(path: str) -> re.Pattern[str]:
     return re.compile(re.escape(os.path.basename(path)) + r"\." + _TIMESTAMP_PATTERN + re.escape(BACKUP_SUFFIX))
 
 
@@ -394,6 +395,13 @@ def _unlink_quietly(path: str) -> None:
             raise
 
 
+def _remove_ignoring_errors(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 class PlannedWrite(t.NamedTuple):
     path: str
     data: bytes | None          # None with symlink_target set: a symlink swap
@@ -432,15 +440,17 @@ class WritePlan:
         failed and each file put back; ``backup_files`` in its details lists, in
         cert_restore's form, only what could not be put back."""
         saved: dict[str, SavedState] = {}
+        modes: dict[str, int | None] = {}
         for planned in self.writes:
             if planned.path not in saved:
                 saved[planned.path] = save_state(planned.path)
+                modes[planned.path] = planned.mode
         backups: dict[str, str] = {}
         touched: list[str] = []
         for planned in self.writes:
             try:
                 if self.backup and planned.path not in backups:
-                    made = write_backup(saved[planned.path], planned.mode)
+                    made = write_backup(saved[planned.path], modes[planned.path])
                     if made:
                         backups[planned.path] = made
                 if planned.path not in touched:
@@ -450,10 +460,10 @@ class WritePlan:
                 else:
                     atomic_write(planned.path, planned.data or b"", planned.mode)
             except WriteError as exc:
-                raise self._roll_back(str(exc), touched, saved, backups) from None
+                raise self._roll_back(str(exc), touched, saved, backups, modes) from None
             except OSError as exc:
                 failure = f"{planned.path}: write failed: {exc.strerror}"
-                raise self._roll_back(failure, touched, saved, backups) from None
+                raise self._roll_back(failure, touched, saved, backups, modes) from None
         if self.keep_backups is not None:
             for path, made in backups.items():
                 prune_backups(path, self.keep_backups, protect=(made,))
@@ -461,7 +471,7 @@ class WritePlan:
 
     @staticmethod
     def _roll_back(failure: str, touched: list[str], saved: dict[str, SavedState],
-                   backups: dict[str, str]) -> WriteError:
+                   backups: dict[str, str], modes: dict[str, int | None]) -> WriteError:
         """Puts back every touched path that differs from its saved state, newest first,
         and returns the one-line error that says what failed and what was done about it."""
         done: list[str] = []
@@ -474,10 +484,7 @@ class WritePlan:
             try:
                 put_back(before)
             except WriteError as exc:
-                backup = backups.get(path)
-                failed.append(f"could not put back {path} ({exc})"
-                              + (f", its backup is {backup}" if backup else ", it did not exist before"))
-                left.append({"path": path, "backup": backup})
+                failed.append(f"could not put back {path} ({exc}), " + _still_changed(before, backups, modes, left))
                 continue
             done.append(f"removed {path} (it did not exist before)" if before.kind == ABSENT else f"restored {path}")
         done.reverse()
@@ -489,12 +496,29 @@ class WritePlan:
         # Every file is as it was, so this run's backups are copies of files that did not
         # change; left behind they would only push older backups out of retention.
         for made in backups.values():
-            try:
-                os.unlink(made)
-            except OSError:
-                pass
+            _remove_ignoring_errors(made)
         what = "; ".join(done) if done else "no file had been changed yet"
         return WriteError(f"{failure}; rolled back, every file is as it was: {what}", backup_files=left)
+
+
+def _still_changed(before: SavedState, backups: dict[str, str], modes: dict[str, int | None],
+                   left: list[dict[str, str | None]]) -> str:
+    """Records in ``left`` (cert_restore's form) how ``before`` can still be put back, and says so."""
+    path = before.path
+    if before.kind == ABSENT:
+        left.append({"path": path, "backup": None})
+        return "it did not exist before"
+    backup = backups.get(path)
+    if backup is None:
+        # Without a backup (backup=false) the old file would be lost: keep the copy read
+        # before the first write where the operator finds backups.
+        try:
+            backup = write_backup(before, modes.get(path))
+        except WriteError as exc:
+            # Not listed: a pair without a backup tells cert_restore to remove the file.
+            return f"and no copy of it could be kept ({exc})"
+    left.append({"path": path, "backup": backup})
+    return f"its backup is {backup}"
 
 
 def _still(path: str, before: SavedState) -> bool:

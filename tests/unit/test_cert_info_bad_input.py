@@ -2,7 +2,6 @@
 node is still reported."""
 from __future__ import annotations
 
-import builtins
 import os
 
 import pkifactory
@@ -44,14 +43,14 @@ def test_directory_instead_of_file(node):
 
 
 def test_unreadable_file(node, monkeypatch):
-    real_open = builtins.open
+    real_open = os.open     # _io reads through os.open (O_NONBLOCK, then fstat)
 
     def fake_open(path, *args, **kwargs):
         if path == node.serving_key:
             raise PermissionError(13, "Permission denied")
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(os, "open", fake_open)
     result = node.inspect()
     assert_reported(result, node.serving_key, "unparsable")
     assert "Permission denied" in findings_for(result, "unparsable")[0]["message"]
@@ -161,3 +160,4 @@ def test_certificate_with_an_invalid_public_key(node, cluster_ca):
     result = node.inspect()
     assert_reported(result, node.serving_cert, "unparsable")
     assert "does not parse" in findings_for(result, "unparsable")[0]["message"]
+

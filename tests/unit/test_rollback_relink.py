@@ -1,6 +1,6 @@
 # Copyright (c) kubecerts.kubelet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""current_link: a regular -current.pem becomes a symlink to a dated file; undo restores it."""
+"""current_link: a regular -current.pem becomes a symlink to a dated 0600 file; undo restores it."""
 from __future__ import annotations
 
 import os
@@ -8,9 +8,10 @@ import stat
 
 import pytest
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _io
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _relink as relink
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _restore as restore
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, WriteError
 
 PAIR = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
 
@@ -71,3 +72,40 @@ def test_wrong_names_are_refused(tmp_path):
         relink.relink(str(other))
     with pytest.raises(InputFileError, match="does not exist"):
         relink.relink(str(tmp_path / "kubelet-client-current.pem"))
+
+
+def test_a_weak_0644_pair_gets_a_0600_dated_file_and_keeps_its_owner(current):
+    os.chmod(current, 0o644)
+    if os.geteuid() == 0:
+        os.chown(current, 4321, 5432)
+    result = relink.run_current_link({"path": current}, False, True)
+    st = os.stat(result["target"])
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    if os.geteuid() == 0:
+        assert (st.st_uid, st.st_gid) == (4321, 5432)
+    backup = [b["backup"] for b in result["backup_files"] if b["backup"]][0]
+    assert stat.S_IMODE(os.lstat(backup).st_mode) == 0o600
+
+
+def test_an_existing_dated_file_with_the_same_bytes_but_a_weak_mode_is_not_reused(current, tmp_path):
+    weak = tmp_path / "kubelet-client-2026-01-01-00-00-00.pem"
+    weak.write_bytes(PAIR)
+    os.chmod(weak, 0o644)
+    result = relink.run_current_link({"path": current}, False, False)
+    assert result["target"].endswith("kubelet-client-2026-01-01-00-00-01.pem")
+    assert stat.S_IMODE(os.stat(result["target"]).st_mode) == 0o600
+
+
+def test_a_failed_swap_leaves_the_regular_file_and_removes_what_was_made_for_it(current, tmp_path, monkeypatch):
+    def no_swap(target, link_path):
+        raise WriteError(f"{link_path}: cannot point the link at {target}: Operation not permitted")
+
+    monkeypatch.setattr(_io, "atomic_symlink", no_swap)
+    dated = str(tmp_path / "kubelet-client-2026-01-01-00-00-00.pem")
+    with pytest.raises(WriteError, match=(rf"^{current}: cannot point the link at {dated}: Operation not permitted; "
+                                          rf"{current} is unchanged; removed {current}\.\S+\.kubecerts-backup again; "
+                                          rf"removed {dated} again$")):
+        relink.relink(current)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kubelet-client-current.pem"]
+    with open(current, "rb") as handle:
+        assert handle.read() == PAIR
