@@ -147,8 +147,8 @@ def _address_problem(address: Address, rules: Rules) -> str | None:
         return "a multicast address"
     mapped = getattr(address, "ipv4_mapped", None)
     if mapped is not None:
-        return _address_problem(mapped, rules) or (
-            "in the service network" if any(mapped in n for n in rules.service_cidrs) else None)
+        # ::ffff:a.b.c.d reaches a.b.c.d on a dual-stack host: judged as that IPv4 address.
+        return _address_problem(mapped, rules)
     if any(address.version == n.version and address in n for n in rules.service_cidrs):
         return "in the service network " + ", ".join(str(n) for n in rules.service_cidrs)
     return None

@@ -33,6 +33,9 @@ from csrfactory import CLIENT, csr_object
 BUCKET_KEYS = {"approved": "approved", "denied": "denied", "skipped": "skipped_csrs"}
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 NODES = {"worker1": "10.0.0.11", "worker2": "10.0.0.12"}
+# The inventory's word for each node's IPs, as the csr_approval role passes it: the independent
+# evidence an IP SAN needs besides the Node's own status. kl1 is the kubelet stand-in's node.
+NODE_ADDRESSES = {**{node: [ip] for node, ip in NODES.items()}, "kl1": ["10.0.0.21"]}
 
 pytestmark = pytest.mark.skipif(not os.path.exists(KUBE_API), reason="the lab API stand-in is not there")
 
@@ -102,7 +105,9 @@ def cluster(pki, tmp_path_factory):
         lab.stop()
 
 
-def run(args: dict, capsys) -> dict:
+def run(args: dict, capsys, vouch: bool = True) -> dict:
+    if vouch:
+        args = {"node_addresses": NODE_ADDRESSES, **args}
     with patch_module_args(args), pytest.raises(SystemExit):
         csr_approve.main()
     return json.loads(capsys.readouterr().out)
@@ -122,7 +127,11 @@ CRAFTED = {
     "int-uri-san": ("worker1", {"uris": ["spiffe://cluster.local/ns/x/sa/y"]}, "denied", ["URISAN"]),
     "int-email-san": ("worker1", {"emails": ["root@worker1"]}, "denied", ["EmailSAN"]),
     "int-too-long": ("worker1", {"expiration_seconds": 3 * 365 * 86400}, "denied", ["ExpirationTooLong"]),
-    "int-foreign-dns": ("worker1", {"dns": ["worker1", "kubernetes.default.svc"]}, "denied", ["DNSNotAllowed"]),
+    "int-foreign-dns": ("worker1", {"dns": ["worker1", "attacker.example.test"]}, "denied", ["DNSNotAllowed"]),
+    "int-api-server-name": ("worker1", {"dns": ["worker1", "kubernetes.default.svc"]}, "denied", ["InClusterName"]),
+    "int-service-ip": ("worker1", {"ips": ["10.96.0.1"]}, "denied", ["IPNotAllowed"]),
+    "int-server-auth-only": ("worker1", {"usages": ["server auth"]}, "denied", ["UsageNotAllowed"]),
+    "int-dns-of-worker2": ("worker1", {"dns": ["worker1", "worker2"]}, "denied", ["DNSNotAllowed", "DNSIsAnotherNode"]),
     "int-no-sans": ("worker1", {"dns": [], "ips": []}, "denied", ["NoSAN"]),
     "int-ghost-node": ("ghost", {"node": "ghost", "ips": ["10.0.0.50"]}, "skipped", ["NodeNotFound"]),
     "int-username-differs": ("masquerade", {}, "denied", ["UsernameMismatch"]),
@@ -150,6 +159,14 @@ def test_crafted_csrs_get_the_right_decisions(cluster, capsys):
             assert cluster.conditions(name) == [("Denied", "KubecertsDenied")], name
             assert "certificate" not in (cluster.csr(name).get("status") or {}), name
     assert cluster.conditions("int-ghost-node") == []
+
+
+def test_without_evidence_an_ip_san_is_left_pending_and_never_signed(cluster, capsys):
+    cluster.submit(cluster.identities["worker2"], csr_object("int-unvouched", node="worker2", ips=["10.0.0.12"]))
+    result = run({"kubeconfig": cluster.admin, "names": ["int-unvouched"]}, capsys, vouch=False)
+    assert by_name(result) == {"int-unvouched": ("skipped", ["IPNotVouched"])} and result["changed"] is False
+    assert cluster.conditions("int-unvouched") == []
+    assert "certificate" not in (cluster.csr("int-unvouched").get("status") or {})
 
 
 def test_approving_twice_is_harmless(cluster, capsys):
@@ -219,7 +236,8 @@ def test_through_ansible_a_403_is_one_line_and_no_traceback(cluster):
     proc = subprocess.run(  # noqa: S603
         [os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost", "-c", "local",
          "-e", f"ansible_python_interpreter={sys.executable}", "-m", "kubecerts.kubelet.csr_approve",
-         "-a", json.dumps({"kubeconfig": cluster.identities["worker1"], "names": ["int-forbidden"]})],
+         "-a", json.dumps({"kubeconfig": cluster.identities["worker1"], "names": ["int-forbidden"],
+                           "node_addresses": NODE_ADDRESSES})],
         capture_output=True, text=True, env=env, timeout=120, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
@@ -229,8 +247,10 @@ def test_through_ansible_a_403_is_one_line_and_no_traceback(cluster):
 
 def run_playbook(cluster, extra: dict, check: bool = False) -> subprocess.CompletedProcess:
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    # The operator vouches for the nodes' network (the play has no inventory of the nodes).
     command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "kubecerts.kubelet.approve_csrs",
-               "-e", json.dumps({"kubecerts_kubeconfig": cluster.admin, **extra})]
+               "-e", json.dumps({"kubecerts_kubeconfig": cluster.admin, "csr_approval_allowed_cidrs": ["10.0.0.0/24"],
+                                 **extra})]
     return subprocess.run(command + (["--check"] if check else []),  # noqa: S603
                           capture_output=True, text=True, env=env, timeout=180, check=False)
 
@@ -245,7 +265,8 @@ def test_playbook_approves_denies_and_shows_each_reason(cluster):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "approved int-pb-good (node worker2, SANs worker2, 10.0.0.12)" in output
-    assert "denied int-pb-bad" in output and "IP SANs ['10.0.0.11'] are not in Node 'worker2'" in output
+    assert "denied int-pb-bad" in output
+    assert "IP SANs ['10.0.0.11'] are not InternalIP/ExternalIP addresses of Node 'worker2'" in output
     assert cluster.conditions("int-pb-good") == [("Approved", "KubecertsApproved")]
     assert cluster.conditions("int-pb-bad") == [("Denied", "KubecertsDenied")]
 
@@ -259,18 +280,24 @@ def test_playbook_fails_when_a_listed_node_gets_no_approval(cluster):
 
 
 def served_certificate(port: int, ca_path: str) -> x509.Certificate:
-    """The certificate a TLS client that trusts only the cluster CA accepts on 127.0.0.1:port (by IP)."""
-    context = ssl.create_default_context(cafile=ca_path)   # verifies the chain and the IP SAN
+    """The certificate a TLS client that trusts only the cluster CA accepts on 127.0.0.1:port. The
+    name is not checked here: the kubelet serves on loopback a certificate for its node IP, which
+    the caller checks."""
+    context = ssl.create_default_context(cafile=ca_path)   # verifies the chain
+    context.check_hostname = False
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        with context.wrap_socket(raw) as tls:
             return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
 
 
 def test_kubelet_standins_real_csr_is_approved_and_served(cluster, capsys, tmp_path, kubelets):
     """Seed 002 on loopback: serverTLSBootstrap with no approver leaves :10250 without a certificate;
-    csr_approve approves the kubelet's own CSR and the kubelet then serves a CA-signed cert with its IP."""
+    csr_approve approves the kubelet's own CSR and the kubelet then serves a CA-signed cert with its IP.
+    The kubelet listens on 127.0.0.1 but reports and asks for 10.0.0.21 as its node IP: a loopback
+    IP SAN is never approved."""
     kubelet = Kubelet(str(tmp_path / "kl1"), "kl1", cluster.node_identity("kl1"),
-                      {"serverTLSBootstrap": True, "authentication": {"x509": {"clientCAFile": cluster.ca_path}}})
+                      {"serverTLSBootstrap": True, "authentication": {"x509": {"clientCAFile": cluster.ca_path}}},
+                      "--node-ip=10.0.0.21")
     kubelets.append(kubelet.start())
 
     def pending_csr():
@@ -283,7 +310,7 @@ def test_kubelet_standins_real_csr_is_approved_and_served(cluster, capsys, tmp_p
         served_certificate(kubelet.port, cluster.ca_path)
 
     result = run({"kubeconfig": cluster.admin, "nodes": ["kl1"], "watch_seconds": 60, "poll_interval": 1}, capsys)
-    assert [(e["name"], e["ip_addresses"]) for e in result["approved"]] == [(pending, ["127.0.0.1"])]
+    assert [(e["name"], e["ip_addresses"]) for e in result["approved"]] == [(pending, ["10.0.0.21"])]
 
     def served():
         try:
@@ -295,5 +322,5 @@ def test_kubelet_standins_real_csr_is_approved_and_served(cluster, capsys, tmp_p
     assert cert.issuer == cluster.ca.cert.subject
     assert cert.subject.rfc4514_string() == "CN=system:node:kl1,O=system:nodes"
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["10.0.0.21"]
     assert cert == cluster.issued(pending)
