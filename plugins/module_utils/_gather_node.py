@@ -266,6 +266,19 @@ def _read_process(proc: str, entry: str) -> KubeletProcess | None:
                           f"{base}/cmdline")
 
 
+def _distrust(process: KubeletProcess, exec_paths: list[str]) -> str | None:
+    """Why ``process`` cannot be believed to be the kubelet, or None when it can."""
+    if process.uids is None:
+        return "its owner could not be read (/proc/<pid>/status)"
+    if process.uids != (0, 0):
+        return "not run by root"
+    if not process.exe:
+        return "its binary could not be read (/proc/<pid>/exe needs root)"
+    if not is_kubelet_binary(process.exe, exec_paths):
+        return "not a kubelet binary"
+    return None
+
+
 def scan_kubelet_processes(proc: str | None, services: t.Iterable[str]) -> ProcessScan:
     """The running kubelet, if one can be believed, and every other process named kubelet.
 
@@ -286,10 +299,9 @@ def scan_kubelet_processes(proc: str | None, services: t.Iterable[str]) -> Proce
         process = _read_process(proc, entry)
         if process is None:
             continue
-        if process.uids != (0, 0):
-            ignored.append({**process.facts(), "reason": "not run by root"})
-        elif not process.exe or not is_kubelet_binary(process.exe, exec_paths):
-            ignored.append({**process.facts(), "reason": "not a kubelet binary"})
+        reason = _distrust(process, exec_paths)
+        if reason:
+            ignored.append({**process.facts(), "reason": reason})
         else:
             candidates.append(process)
     if not candidates:

@@ -73,10 +73,16 @@ def test_setuid_style_process_with_root_effective_uid_only_is_ignored(tmp_path, 
 def test_root_process_that_is_not_a_kubelet_binary_is_ignored(tmp_path, no_units):
     fake_process(tmp_path, 50, ["kubelet", "--node-ip=203.0.113.66"], exe="/tmp/kubelet")
     fake_process(tmp_path, 51, ["/usr/bin/kubelet"], exe="/usr/bin/python3.11")
+    fake_process(tmp_path, 52, ["kubelet"])
+    os.unlink(tmp_path / "52" / "exe")      # what a run without root sees
+    fake_process(tmp_path, 53, ["kubelet"])
+    (tmp_path / "53" / "status").write_text("Name:\tkubelet\n")
     scan = _gather_node.scan_kubelet_processes(str(tmp_path), ["kubelet"])
     assert scan.believed is None
-    assert [(p["pid"], p["reason"]) for p in scan.ignored] == [(50, "not a kubelet binary"),
-                                                               (51, "not a kubelet binary")]
+    assert [(p["pid"], p["reason"]) for p in scan.ignored] == [
+        (50, "not a kubelet binary"), (51, "not a kubelet binary"),
+        (52, "its binary could not be read (/proc/<pid>/exe needs root)"),
+        (53, "its owner could not be read (/proc/<pid>/status)")]
 
 
 def test_kubelet_binaries_of_every_distribution_are_believed(tmp_path, no_units):
