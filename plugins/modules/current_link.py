@@ -12,8 +12,8 @@ description:
     points C(kubelet-client-current.pem) (and C(kubelet-server-current.pem)) at the newest one. When C(-current.pem)
     is a regular file instead, the next rotation fails with C(expected ... to be a symlink). This is the
     C(current_not_symlink) finding of M(kubecerts.kubelet.cert_info).
-  - This module keeps the same bytes. It writes them to a dated file named after the file's modification time (mode
-    and owner kept), backs up the regular file, and swaps C(-current.pem) for a symlink to the dated file with a
+  - This module keeps the same bytes. It writes them to a dated file named after the file's modification time (owner
+    kept, mode 0600 since it holds the private key), backs up the regular file, and swaps C(-current.pem) for a symlink to the dated file with a
     rename. The kubelet never finds the name missing.
   - A C(-current.pem) that is already a symlink is left alone (V(changed=false)).
   - Runs on the node with the standard library only.

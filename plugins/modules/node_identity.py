@@ -125,6 +125,11 @@ node_addresses:
   returned: always
   type: dict
   sample: {worker-1: [10.88.0.12]}
+node_names:
+  description: The node name per inventory host.
+  returned: always
+  type: dict
+  sample: {worker-1.example.com: worker-1}
 undecided:
   description: The hosts skipped with O(undecided=skip), each with C(host) and C(msg).
   returned: always
