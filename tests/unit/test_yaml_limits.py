@@ -84,6 +84,10 @@ LONG_LINES = {
     "colons": "a:b" * (MIB // 3),
     "flow-sequence": "[" + "a, " * (MIB // 3) + "]",
     "flow-mapping": "{" + "a: b, " * (MIB // 6) + "}",
+    # Nesting on one line: without its own depth limit the subset reader recursed until
+    # Python's recursion limit, copying the line at every level.
+    "nested-sequences": "[" * (MIB // 2) + "]" * (MIB // 2),
+    "nested-mappings": "{a: " * (MIB // 8) + "}" * (MIB // 8),
 }
 
 

@@ -93,13 +93,12 @@ def _parsed(loader: t.Callable[[bytes], x509.Certificate], raw: bytes, path: str
 
 
 def _fully_parsed(cert: x509.Certificate) -> x509.Certificate:
-    """cryptography parses lazily: a certificate can load and fail later on its version,
-    key, an extension (a duplicate, a SAN of an unsupported type) or a name. Touching each
-    here, inside the caller's catch, makes every later accessor safe."""
-    _ = cert.version, cert.serial_number, cert.signature_algorithm_oid
+    """cryptography parses lazily: a certificate can load and fail later on its key, an
+    extension (a duplicate, a SAN of an unsupported type) or a name. Touching each here,
+    inside the caller's catch, makes every later accessor safe."""
     cert.public_key()
-    for extension in cert.extensions:
-        _ = extension.value
+    for _extension in cert.extensions:
+        pass
     cert.subject.rfc4514_string()
     cert.issuer.rfc4514_string()
     not_before(cert)
