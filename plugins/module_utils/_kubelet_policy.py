@@ -233,7 +233,7 @@ class NodeTruth(t.NamedTuple):
         if not all(isinstance(v, (list, tuple)) and all(isinstance(i, str) for i in v) for v in listed.values()):
             raise IdentityRefused(f"identities[{host}]: accepted_names, ip_addresses and dns_names must be lists "
                                   "of strings")
-        ips = []
+        ips: list[str] = []
         for value in listed["ip_addresses"]:
             address = parse_ip(value)
             if address is None:

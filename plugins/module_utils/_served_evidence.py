@@ -54,7 +54,7 @@ class ServedEvidence:
         in order, and stops at the first one nothing vouches for: the CSR stays pending then
         anyway, so a request listing many addresses costs one failed probe, not one per address."""
         node_ips = set(rules.node_status_addresses(node_object)[0])
-        vouched = []
+        vouched: list[str] = []
         for ip in ips:
             address = str(rules.parse_ip(ip))
             if address not in node_ips or not self._vouches(node, address):
