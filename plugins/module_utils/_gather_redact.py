@@ -32,6 +32,7 @@ _ALREADY_REDACTED = re.compile(r"""[ \t]*(?P<q>["']?)""" + REDACTED + r"""(?P=q)
 # or plain and followed by a blank or a flow indicator, as YAML requires of a plain key.
 _FLOW_SECRET_KEY = re.compile(r"""(?:(?P<q>["'])(?:""" + _SECRET_ALT + r""")(?P=q)\s*|(?:""" + _SECRET_ALT +
                               r""")[ \t]*(?=:(?:[\s,\[\]{}]|$))):""")
+_NODE_PROPERTIES = re.compile(r"(?:[&!]\S*\s*)+(?:#.*)?")    # an anchor or tag before a value below
 _PEM_PRIVATE_START = re.compile(r"-----BEGIN (?P<label>[A-Z0-9 ]{0,40}PRIVATE KEY)-----")
 _PEM_PRIVATE_END = re.compile(r"-----END (?P<label>[A-Z0-9 ]{0,40}PRIVATE KEY)-----")
 _BASE64_LINE = re.compile(r"^[ \t]*[A-Za-z0-9+/=_-]+[ \t]*$")
@@ -139,9 +140,9 @@ def redact_text(text: str) -> str:
             column = len(match.group("lead"))
             out.append(f"{match.group('lead')}{match.group('q')}{match.group('key')}{match.group('q')}: "
                        f"{REDACTED}")
-            # Continuation lines (folded scalars, block scalars) belong to the secret.
-            while index < len(lines) and (not lines[index].strip() or
-                                          len(lines[index]) - len(lines[index].lstrip()) > column):
+            rest = match.group("rest").strip()
+            value_below = not rest or rest.startswith("#") or bool(_NODE_PROPERTIES.fullmatch(rest))
+            while index < len(lines) and _continues_value(lines[index], column, value_below):
                 index += 1
             continue
         out.append(_redact_blobs(line))
@@ -149,6 +150,17 @@ def redact_text(text: str) -> str:
             while index < len(lines) and _BASE64_LINE.match(lines[index]) and len(lines[index].strip()) >= 16:
                 index += 1
     return "\n".join(out)
+
+
+def _continues_value(line: str, column: int, value_below: bool) -> bool:
+    """Does ``line`` belong to the value of a key at ``column``? Continuation lines (folded
+    and block scalars, nested collections) are indented more; a block sequence may also
+    sit at the key's own column when the value starts on the line below the key."""
+    stripped = line.strip()
+    indent = len(line) - len(line.lstrip())
+    if not stripped or indent > column:
+        return True
+    return value_below and indent == column and (stripped == "-" or stripped.startswith("- "))
 
 
 def _redact_pem_private_keys(text: str) -> str:

@@ -225,3 +225,41 @@ def test_fuzz_tree_is_healthy_to_start_with():
     assert inspection.inspect(gather(_TREE.params()), node_ips=["10.0.0.5"],
                               node_dns_names=[NODE])["findings"] == []
     assert os.path.isdir(_TREE_DIR)
+
+
+# ---- redaction in every YAML style -----------------------------------------------------------------
+_SECRET_NAMES = ["token", "value", "client-key-data", "password", "secret"]
+config_docs = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6),
+              st.text(alphabet="ab c:,[]{}#'\"-&*!|>", max_size=12)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(st.sampled_from(["name", "user", "env", "exec", "server", "users"] + _SECRET_NAMES),
+                        children, max_size=4)),
+    max_leaves=15)
+
+
+def _unredacted_secrets(value) -> list:
+    found, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            found += [key for key, child in item.items()
+                      if key in _gather_redact.SECRET_KEYS and child not in (_gather_redact.REDACTED, None)]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+@FUZZ
+@given(config_docs, st.sampled_from(["block", "flow", "json", "json-indented"]))
+def test_redaction_leaves_no_secret_value_in_any_style(doc, style):
+    if style == "json":
+        text = json.dumps(doc)
+    elif style == "json-indented":
+        text = json.dumps(doc, indent=2)
+    else:
+        text = yaml.safe_dump(doc, default_flow_style=style == "flow", width=40)
+    redacted = yaml.safe_load(_gather_redact.redact_text(text))
+    assert _unredacted_secrets(redacted) == []

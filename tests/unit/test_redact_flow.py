@@ -161,3 +161,11 @@ def test_flow_style_kubeconfig_never_leaves_the_node(tmp_path, cluster_ca):
     assert secrets_left(yaml.safe_load(text)) == []
     result = inspection.inspect(gathered, node_ips=[NODE_IP], node_dns_names=[NODE])
     assert result["kubeconfigs"][0]["ca_source"] == "embedded"
+
+
+def test_block_sequence_at_the_keys_column_is_part_of_the_secret():
+    # yaml.safe_dump and kubectl write list values at their key's own column.
+    doc = check(f"users:\n- name: u\n  user:\n    password:\n    - {TOKEN}\n    - x\n    other: 1\nafter: 2\n", [TOKEN])
+    assert doc == {"users": [{"name": "u", "user": {"password": REDACTED, "other": 1}}], "after": 2}
+    doc = check(f"token: &t\n- {TOKEN}\nafter: 2\n", [TOKEN])
+    assert doc == {"token": REDACTED, "after": 2}
