@@ -81,5 +81,5 @@ class ActionModule(KubecertsAction):
         own_names = [c.get("value") for c in gathered.get("node_name_candidates") or [] if c.get("source") != "option"]
         reported_name = str(own_names[0] if own_names else gathered.get("hostname") or "").lower() or None
         reported_ips = gathered.get("node_ips") if gathered.get("node_ips_source") != "option" else None
-        return [finding("identity_mismatch", None, problem) for problem in truth.disagreements(reported_name,
-                                                                                                reported_ips)]
+        problems = truth.disagreements(reported_name, reported_ips)
+        return [finding("identity_mismatch", None, problem) for problem in problems]

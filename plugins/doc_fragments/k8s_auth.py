@@ -76,6 +76,6 @@ requirements:
   - kubernetes (the official Kubernetes Python client) on the host that runs the module
 notes:
   - API failures (authentication, RBAC, conflicts, an unreachable server, a certificate that does not verify) fail
-    the task with one line holding the API's own status, reason and message, and return them as RV(api_status) and
-    RV(api_reason).
+    the task with one line holding the API's own status, reason and message, and return them as C(api_status) and
+    C(api_reason).
 """

@@ -156,7 +156,8 @@ options:
     default: cluster.local
   max_dns_sans:
     description:
-      - The most DNS SANs a serving certificate may carry: the node name and, by default, one more.
+      - The most DNS SANs a serving certificate may carry, the node name included (by default the node name and
+        one more).
     type: int
     default: 2
   renew_before_days:

@@ -132,6 +132,9 @@ def make(directory: str, hosts: int, breaks: dict[str, str], prefix: str = "sim"
         pkifactory.write(os.path.join(root, "kubelet.conf"), _kubeconfig(server, trusted, current).encode(), 0o600)
         pkifactory.write(os.path.join(root, "config.yaml"), (
             "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+            # The simulated kubelet registers under the inventory's name, as a real one would
+            # with this override; without it the audit rightly reports identity_mismatch.
+            f"hostnameOverride: {name}\n"
             f"tlsCertFile: {pki}/kubelet.crt\ntlsPrivateKeyFile: {pki}/kubelet.key\n"
             f"authentication:\n  x509:\n    clientCAFile: {pki}/ca.crt\n").encode())
         hostvars: dict[str, t.Any] = {
