@@ -18,6 +18,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 imp
 )
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import IdentityPlanted, IdentityRefused, KubecertsError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import finding, sort_findings, summarize
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._kubelet_policy import NodeTruth
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _identity
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
 
@@ -72,8 +73,16 @@ class ActionModule(KubecertsAction):
     def identity_findings(self, gathered: dict[str, t.Any], task_vars: dict[str, t.Any]) -> list[dict[str, t.Any]]:
         """The node's own view of its name and addresses, compared with the controller's truth.
         An inventory that leaves the name undecidable (hosts named by IP, no API) is not judged."""
+        host = str(task_vars.get("inventory_hostname", ""))
+        explicit = self._task.args.get("node_name")
         try:
-            truth = _identity.decide_for(str(task_vars.get("inventory_hostname", "")), task_vars, self._templar)
+            if explicit:
+                # The task's own node_name (and node_ips) are the operator's word, given on the controller.
+                ips = tuple(str(ip) for ip in self._task.args.get("node_ips") or ())
+                truth = NodeTruth(host, str(explicit).lower(), "option node_name", (str(explicit).lower(),), ips,
+                                  (str(explicit).lower(),))
+            else:
+                truth = _identity.decide_for(host, task_vars, self._templar)
         except IdentityPlanted as exc:
             return [finding("identity_mismatch", None, str(exc))]
         except IdentityRefused:
@@ -81,5 +90,7 @@ class ActionModule(KubecertsAction):
         own_names = [c.get("value") for c in gathered.get("node_name_candidates") or [] if c.get("source") != "option"]
         reported_name = str(own_names[0] if own_names else gathered.get("hostname") or "").lower() or None
         reported_ips = gathered.get("node_ips") if gathered.get("node_ips_source") != "option" else None
+        if not truth.ip_addresses:
+            reported_ips = None     # the controller knows no address of this node: nothing to compare
         problems = truth.disagreements(reported_name, reported_ips)
         return [finding("identity_mismatch", None, problem) for problem in problems]

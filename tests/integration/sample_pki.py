@@ -50,6 +50,8 @@ class Sample:
         self.kubeconfig_with(pkifactory.cert_pem(ca.cert))
         pkifactory.write(self.kubelet_config, yaml.safe_dump({
             "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+            # The kubelet registers as NODE, not as this machine's host name (identity_mismatch).
+            "hostnameOverride": NODE,
             "authentication": {"x509": {"clientCAFile": self.ca_cert}},
             "tlsCertFile": self.serving_cert, "tlsPrivateKeyFile": self.serving_key}).encode())
 
