@@ -25,15 +25,11 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 imp
     NODE_GROUP,
     NODE_USER_PREFIX,
     common_names,
+    load_csr,
     organizations,
     subject_alt_names,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InvalidPolicy
-
-try:
-    from cryptography import x509
-except ImportError:  # pragma: no cover - the module reports the missing library first
-    pass
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, InvalidPolicy
 
 SERVING_SIGNER = "kubernetes.io/kubelet-serving"
 CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
@@ -209,10 +205,12 @@ def _parse_request(encoded: t.Any) -> tuple[t.Any, str]:
         pem = base64.b64decode(str(encoded), validate=True)
     except (binascii.Error, ValueError):
         return None, "spec.request is not valid base64"
+    if b"-----BEGIN" not in pem:
+        return None, "spec.request is not a PEM CERTIFICATE REQUEST"
     try:
-        request = x509.load_pem_x509_csr(pem)
-    except ValueError as exc:
-        return None, "spec.request is not a PEM CERTIFICATE REQUEST: " + " ".join(str(exc).split())[:120]
+        request = load_csr(pem, "spec.request")
+    except InputFileError as exc:
+        return None, str(exc)
     try:
         valid = request.is_signature_valid
     except Exception:  # pylint: disable=broad-except  # unsupported key types raise various errors

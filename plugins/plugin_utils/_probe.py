@@ -23,6 +23,7 @@ import urllib.parse
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import finding
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
 
 DEFAULT_KUBELET_PORT = 10250
 DEFAULT_TIMEOUT = 5.0
@@ -112,8 +113,8 @@ def fetch_served(host: str, port: int, timeout: float = DEFAULT_TIMEOUT) -> Serv
     chain = []
     for der in ders:
         try:
-            chain.append(core.x509.load_der_x509_certificate(der))
-        except ValueError:
+            chain.append(core.load_certificate(der, where))
+        except InputFileError:
             raise ProbeFailure(f"{where}: the served certificate does not parse", connected=True) from None
     return Served(chain)
 

@@ -84,3 +84,13 @@ def cluster_nodes() -> dict[str, dict[str, t.Any]]:
     worker1 = node_object("worker1", ["10.0.0.11"], [("InternalDNS", "worker1.cluster.internal")])
     worker1["status"]["addresses"].append({"type": "ExternalIP", "address": "203.0.113.11"})
     return {"worker1": worker1, "worker2": node_object("worker2", ["10.0.0.12"])}
+
+
+def x400_request_pem() -> bytes:
+    """worker1's CSR whose SAN holds an x400Address: it loads, and cryptography fails only when
+    the extension is read (UnsupportedGeneralNameType, not a ValueError)."""
+    good = x509.load_pem_x509_csr(request_pem("system:node:worker1", dns=["zzzz-marker"]))
+    der = good.public_bytes(serialization.Encoding.DER).replace(b"\x82\x0bzzzz-marker", b"\xa3\x0b\x04\x09zzzz-mark")
+    body = base64.b64encode(der).decode("ascii")
+    lines = "\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+    return f"-----BEGIN CERTIFICATE REQUEST-----\n{lines}\n-----END CERTIFICATE REQUEST-----\n".encode("ascii")

@@ -30,6 +30,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_policy impo
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._kubelet_policy import build_rules
 
+import csrfactory
 from csrfactory import CLIENT, NODE_ADDRESSES, cluster_nodes, csr_object, request_pem
 
 NODES = cluster_nodes()
@@ -168,7 +169,10 @@ def test_all_findings_are_reported_together():
     ("", "empty"),
     ("!!!not-base64", "not valid base64"),
     (base64.b64encode(b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n").decode(),
-     "not a PEM CERTIFICATE REQUEST"),
+     "spec.request: is not a usable PKCS#10 certificate request"),
+    (base64.b64encode(b"\x30\x03\x02\x01\x00").decode(), "not a PEM CERTIFICATE REQUEST"),
+    # A hostile kubelet's SAN that cryptography refuses only when read: one DENY, never a crash of the run.
+    (base64.b64encode(csrfactory.x400_request_pem()).decode(), "x400Address"),
 ])
 def test_unparseable_requests_are_denied_without_raising(request_value, fragment):
     csr = csr_object()

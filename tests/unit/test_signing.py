@@ -201,7 +201,7 @@ def test_refuses_weak_rsa_key(ca):
 
 
 def test_refuses_garbage_csr(ca):
-    with pytest.raises(InputFileError, match="node.csr: is not a PKCS#10"):
+    with pytest.raises(InputFileError, match="node.csr: is not a usable PKCS#10 certificate request"):
         signing.sign_csr(ca, b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
                          client_request(), source="node.csr")
 
@@ -420,3 +420,9 @@ def test_core_parses_certificates_without_the_newer_accessors(cluster_ca):
     old = _OldCertificate(cluster_ca.cert)
     assert core._fully_parsed(old) is old  # pylint: disable=protected-access
     assert core.describe(old)["not_after"] == core.iso(cluster_ca.cert.not_valid_after_utc)
+
+
+def test_a_csr_whose_san_cryptography_refuses_late_is_an_input_error():
+    import csrfactory
+    with pytest.raises(InputFileError, match="^node.csr: is not a usable PKCS#10 certificate request: .*x400Address"):
+        signing.load_csr(csrfactory.x400_request_pem(), "node.csr")

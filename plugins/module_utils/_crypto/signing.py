@@ -244,12 +244,7 @@ def load_private_key(data: bytes, path: str, passphrase: bytes | None = None) ->
 def load_csr(data: bytes | str, source: str = "CSR") -> t.Any:
     require_cryptography()
     raw = data.encode("ascii", "replace") if isinstance(data, str) else data
-    try:
-        if b"-----BEGIN" in raw:
-            return x509.load_pem_x509_csr(raw)
-        return x509.load_der_x509_csr(raw)
-    except ValueError:
-        raise InputFileError(source, "is not a PKCS#10 certificate request") from None
+    return core.load_csr(raw, source)
 
 
 def check_public_key(public_key: t.Any, origin: str) -> None:

@@ -106,6 +106,21 @@ def _fully_parsed(cert: x509.Certificate) -> x509.Certificate:
     return cert
 
 
+def load_csr(data: bytes, source: str) -> x509.CertificateSigningRequest:
+    """A PKCS#10 request (PEM or DER), parsed whole like a certificate: a CSR is written by a
+    node that may be hostile, and a lazily failing extension must not crash an approval run
+    or a signing batch later. Raises InputFileError naming ``source``."""
+    try:
+        csr = x509.load_pem_x509_csr(data) if b"-----BEGIN" in data else x509.load_der_x509_csr(data)
+        csr.subject.rfc4514_string()
+        csr.public_key()
+        for extension in csr.extensions:
+            _ = extension.value
+        return csr
+    except CERTIFICATE_PARSE_ERRORS as exc:
+        raise InputFileError(source, f"is not a usable PKCS#10 certificate request: {_short(exc)}") from None
+
+
 def load_certificate(data: bytes, path: str) -> x509.Certificate:
     """The first (leaf) certificate of a file."""
     return load_certificates(data, path)[0]
