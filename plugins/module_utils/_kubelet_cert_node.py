@@ -131,7 +131,7 @@ def choose_key(use: layouts.InUse, target: layouts.Target, node_name: str, param
         return KeyChoice(use.key_pem, "kept", use.key_source, [], spki)
     pending = target.pending_key_path()
     if os.path.exists(pending):
-        data = read_bounded(pending)
+        data = read_bounded(pending, follow_symlinks=False)   # no link is expected at a pending key
         pending_spki = _public(data, pending, backend)
         if pending_spki is not None and keys.key_is_acceptable(pending_spki):
             return KeyChoice(data, "pending", pending, reasons, pending_spki)
@@ -234,7 +234,7 @@ def _key_for(cert_spki: bytes, layout: layouts.Layout, kind: str, backend: str,
     target = layout.target(kind)
     pending = target.pending_key_path()
     if os.path.exists(pending):
-        data = read_bounded(pending)
+        data = read_bounded(pending, follow_symlinks=False)   # no link is expected at a pending key
         if _public(data, pending, backend) == cert_spki:
             return data, pending
     use = layouts.in_use(layout, kind)

@@ -54,8 +54,10 @@ def _load_backup(path: str, backup: str) -> Saved:
         return Saved("symlink", target=os.readlink(backup))
     if not stat.S_ISREG(st.st_mode):
         raise InputFileError(backup, f"backup of {path} is not a regular file or a symlink")
-    data = _io.read_bounded(backup)
-    return Saved("file", data=data, mode=stat.S_IMODE(st.st_mode), owner=(st.st_uid, st.st_gid))
+    # Mode and owner come from the descriptor the bytes were read from: a link swapped in after
+    # the lstat cannot lend another file's bytes.
+    data, opened = _io.read_regular_file(backup, follow_symlinks=False)
+    return Saved("file", data=data, mode=stat.S_IMODE(opened.st_mode), owner=(opened.st_uid, opened.st_gid))
 
 
 def plan_restore(entries: t.Iterable[t.Mapping[str, t.Any]]) -> list[RestoreStep]:
@@ -94,12 +96,9 @@ def current_state(path: str) -> Saved:
     if stat.S_ISLNK(st.st_mode):
         return Saved("symlink", target=os.readlink(path))
     if stat.S_ISREG(st.st_mode):
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read(_io.MAX_READ_BYTES + 1)
-        except OSError as exc:
-            raise InputFileError(path, f"cannot read: {exc.strerror}") from None
-        return Saved("file", data=data, mode=stat.S_IMODE(st.st_mode), owner=(st.st_uid, st.st_gid))
+        # Non-blocking and bounded: a FIFO swapped in after the lstat cannot hang the rollback.
+        data, opened = _io.read_regular_file(path, follow_symlinks=False)
+        return Saved("file", data=data, mode=stat.S_IMODE(opened.st_mode), owner=(opened.st_uid, opened.st_gid))
     return Saved("other")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 
+import isolated
 import pkifactory
 import pytest
 
@@ -129,3 +130,23 @@ def test_descriptions_hold_no_secrets(rotated, cluster_ca):
     assert "BEGIN" not in text and "PRIVATE KEY-----" not in text
     dated = next(item for item in result["restored"] if item["path"] == rotated["new_dated"])
     assert dated["before"].startswith("certificate ") and "private key" in dated["before"]
+
+
+def test_a_fifo_swapped_in_after_the_look_cannot_hang_the_rollback(tmp_path, monkeypatch):
+    """current_state looks (lstat) and then reads: a FIFO put there in between is refused by
+    the descriptor's own fstat at once, never read and waited on."""
+    path = str(tmp_path / "kubelet.crt")
+    os.mkfifo(path)
+    real_lstat = os.lstat
+    regular = real_lstat(__file__)
+    monkeypatch.setattr(os, "lstat", lambda p, *a, **k: regular if p == path else real_lstat(p, *a, **k))
+    outcome, _cpu = isolated.run(_current_state_error, path, timeout=10)   # a regression fails, never hangs
+    assert outcome.startswith(path) and "\n" not in outcome
+
+
+def _current_state_error(path: str) -> str:
+    try:
+        restore.current_state(path)
+    except InputFileError as exc:
+        return str(exc)
+    return "read without an error"
