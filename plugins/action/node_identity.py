@@ -34,6 +34,7 @@ class ActionModule(KubecertsAction):
                                     "by_host": {t_.host: t_.as_dict() for t_ in truths},
                                     "node_addresses": {t_.node_name: list(t_.ip_addresses) for t_ in truths},
                                     "node_names": {t_.host: t_.node_name for t_ in truths},
+                                    "node_dns_names": {t_.node_name: list(t_.dns_names) for t_ in truths},
                                     "undecided": undecided}
         if args["hosts"] is None:
             result.update(truths[0].as_dict())

@@ -58,12 +58,15 @@ class Policy(t.NamedTuple):
     rules: rules_of_kubelets.Rules = rules_of_kubelets.DEFAULT_RULES
     # node name -> the IPs the controller vouches for (its inventory addresses)
     node_addresses: t.Mapping[str, frozenset[str]] = {}
+    # node name -> the DNS names the controller vouches for (node_identity's dns_names)
+    node_dns_names: t.Mapping[str, frozenset[str]] = {}
 
 
 def build_policy(allowed_dns_patterns: t.Sequence[str] = (), allowed_cidrs: t.Sequence[str] = (),
                  max_expiration_seconds: int | None = DEFAULT_MAX_EXPIRATION_SECONDS,
                  include_client: bool = False, rules: rules_of_kubelets.Rules = rules_of_kubelets.DEFAULT_RULES,
-                 node_addresses: t.Mapping[str, t.Sequence[str]] | None = None) -> Policy:
+                 node_addresses: t.Mapping[str, t.Sequence[str]] | None = None,
+                 node_dns_names: t.Mapping[str, t.Sequence[str]] | None = None) -> Policy:
     """Validates the operator's options once, so that a typo fails before any CSR is touched."""
     patterns = []
     for pattern in allowed_dns_patterns:
@@ -89,7 +92,12 @@ def build_policy(allowed_dns_patterns: t.Sequence[str] = (), allowed_cidrs: t.Se
         if None in parsed:
             raise InvalidPolicy(f"node_addresses: {node!r} lists {list(addresses)}, which are not all IP addresses")
         vouched[str(node)] = frozenset(str(a) for a in parsed)
-    return Policy(tuple(patterns), tuple(cidrs), max_expiration_seconds, frozenset(signers), rules, vouched)
+    names = {}
+    for node, listed in (node_dns_names or {}).items():
+        if not isinstance(listed, (list, tuple)) or not all(isinstance(n, str) for n in listed):
+            raise InvalidPolicy(f"node_dns_names: {node!r} must map to a list of DNS names")
+        names[str(node)] = frozenset(n.lower().rstrip(".") for n in listed)
+    return Policy(tuple(patterns), tuple(cidrs), max_expiration_seconds, frozenset(signers), rules, vouched, names)
 
 
 Finding = rules_of_kubelets.Problem
@@ -195,6 +203,15 @@ def decide(csr: t.Mapping[str, t.Any], get_node: NodeLookup, policy: Policy,
                                           "which its kubelet writes, but nothing independent vouches for them (the "
                                           "node's inventory addresses, allowed_cidrs, or the CA-verified certificate "
                                           f"it serves now){owners}; left pending")], node, san_pair)
+        # A Node's Hostname/InternalDNS/ExternalDNS are its kubelet's word too: a name besides
+        # the node's own needs the controller's (node_dns_names) or the operator's (patterns).
+        unvouched_dns = [d for d in sans.dns if d.lower().rstrip(".") != node.lower()
+                         and d.lower().rstrip(".") not in policy.node_dns_names.get(node, frozenset())
+                         and not any(p.fullmatch(d) for p in policy.allowed_dns_patterns)]
+        if unvouched_dns:
+            return verdict(SKIP, [Finding("DNSNotVouched", f"DNS SANs {unvouched_dns} are on Node {node!r}'s own "
+                                          "status, which its kubelet writes, but neither node_dns_names nor "
+                                          "allowed_dns_patterns vouch for them; left pending")], node, san_pair)
     return verdict(APPROVE, [], node, san_pair, passed=_passed_summary(signer, node, sans, spec))
 
 

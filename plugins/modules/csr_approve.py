@@ -80,6 +80,13 @@ options:
         node's inventory addresses). The role C(kubecerts.kubelet.csr_approval) fills it in.
     type: dict
     default: {}
+  node_dns_names:
+    description:
+      - The DNS names the controller vouches for, per node name, usually from M(kubecerts.kubelet.node_identity)
+        (RV(kubecerts.kubelet.node_identity#module:node_dns_names)). A serving CSR's DNS SAN other than the node name
+        must be listed here or match O(allowed_dns_patterns); otherwise it is left pending with C(DNSNotVouched).
+    type: dict
+    default: {}
   cluster_ca_cert:
     description:
       - The cluster CA certificate (a path on the host that runs the module). When set, an IP SAN with no other
@@ -233,7 +240,7 @@ approved:
           C(UsageNotAllowed), C(EmailSAN), C(URISAN), C(NoSAN), C(SANNotAllowed), C(InClusterName), C(WildcardSAN),
           C(TooManyDNSNames), C(IPInvalid), C(IPNotAllowed), C(IPNotOnNode), C(DNSNotAllowed), C(DNSIsAnotherNode),
           C(ExpirationTooLong), C(ExpirationInvalid) deny;
-          C(IPNotVouched), C(NodeNotFound), C(BootstrapRequester), C(AlreadyApproved), C(AlreadyDenied),
+          C(IPNotVouched), C(DNSNotVouched), C(NodeNotFound), C(BootstrapRequester), C(AlreadyApproved), C(AlreadyDenied),
           C(AlreadyFailed), C(Gone), C(Conflict) skip.
       returned: always
       type: list
@@ -340,7 +347,8 @@ def work(module: AnsibleModule) -> dict[str, t.Any]:
     rules = _kubelet_policy.build_rules(p["service_cidr"], p["cluster_domain"], p["max_dns_sans"])
     policy = build_policy(allowed_dns_patterns=p["allowed_dns_patterns"], allowed_cidrs=p["allowed_cidrs"],
                           max_expiration_seconds=p["max_expiration_seconds"] or None,
-                          include_client=p["approve_client_csrs"], rules=rules, node_addresses=p["node_addresses"])
+                          include_client=p["approve_client_csrs"], rules=rules, node_addresses=p["node_addresses"],
+                          node_dns_names=p["node_dns_names"])
     served = None
     if p["cluster_ca_cert"]:
         cas = load_certificates(read_bounded(p["cluster_ca_cert"]), p["cluster_ca_cert"])
@@ -361,6 +369,7 @@ def main() -> None:
         allowed_dns_patterns=dict(type="list", elements="str", default=[]),
         allowed_cidrs=dict(type="list", elements="str", default=[]),
         node_addresses=dict(type="dict", default={}),
+        node_dns_names=dict(type="dict", default={}),
         cluster_ca_cert=dict(type="path"),
         kubelet_port=dict(type="int", default=10250),
         service_cidr=dict(type="list", elements="str", default=list(_kubelet_policy.DEFAULT_SERVICE_CIDRS)),

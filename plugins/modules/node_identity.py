@@ -125,6 +125,12 @@ node_addresses:
   returned: always
   type: dict
   sample: {worker-1: [10.88.0.12]}
+node_dns_names:
+  description: The DNS names the controller vouches for, per node name, ready for
+    O(kubecerts.kubelet.csr_approve#module:node_dns_names).
+  returned: always
+  type: dict
+  sample: {worker-1: [worker-1, worker-1.example.com]}
 node_names:
   description: The node name per inventory host.
   returned: always

@@ -75,6 +75,8 @@ def node_object(name: str, ips: t.Sequence[str], dns: t.Sequence[tuple[str, str]
 
 # What the controller's inventory vouches for (``node_addresses``): each node's own IPs. A
 # node's status.addresses is its kubelet's word; these are the independent evidence.
+# The DNS names the controller vouches for (node_identity's dns_names).
+NODE_DNS_NAMES: dict[str, list[str]] = {"worker1": ["worker1", "worker1.cluster.internal"]}
 NODE_ADDRESSES: dict[str, list[str]] = {"worker1": ["10.0.0.11", "203.0.113.11"], "worker2": ["10.0.0.12"],
                                         "worker3": ["10.0.0.13"]}
 

@@ -31,11 +31,11 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_policy impo
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._kubelet_policy import build_rules
 
 import csrfactory
-from csrfactory import CLIENT, NODE_ADDRESSES, cluster_nodes, csr_object, request_pem
+from csrfactory import CLIENT, NODE_ADDRESSES, NODE_DNS_NAMES, cluster_nodes, csr_object, request_pem
 
 NODES = cluster_nodes()
-SERVING_ONLY = build_policy(node_addresses=NODE_ADDRESSES)
-WITH_CLIENT = build_policy(include_client=True, node_addresses=NODE_ADDRESSES)
+SERVING_ONLY = build_policy(node_addresses=NODE_ADDRESSES, node_dns_names=NODE_DNS_NAMES)
+WITH_CLIENT = build_policy(include_client=True, node_addresses=NODE_ADDRESSES, node_dns_names=NODE_DNS_NAMES)
 UNVOUCHED = build_policy()     # no independent evidence at all
 
 
@@ -445,7 +445,8 @@ def test_three_dns_names_exceed_the_default_maximum_even_when_all_are_the_nodes(
     nodes = hostile(("ExternalDNS", "worker1.example.test"))
     csr = csr_object(dns=["worker1", "worker1.cluster.internal", "worker1.example.test"])
     assert_verdict(judge(csr, nodes=nodes), DENY, ["TooManyDNSNames"])
-    three = build_policy(node_addresses=NODE_ADDRESSES, rules=build_rules(max_dns_sans=3))
+    three = build_policy(node_addresses=NODE_ADDRESSES, rules=build_rules(max_dns_sans=3),
+                         node_dns_names={"worker1": NODE_DNS_NAMES["worker1"] + ["worker1.example.test"]})
     assert_verdict(judge(csr, three, nodes=nodes), APPROVE, [])
 
 
@@ -492,6 +493,17 @@ def test_dns_san_that_is_another_nodes_name_is_denied_even_when_listed():
     assert_verdict(judge(csr_object(dns=["worker1", "WORKER2"]), nodes=nodes), DENY, ["DNSIsAnotherNode"])
 
 
-def test_dns_san_that_names_no_node_is_fine_when_listed():
+def test_dns_san_that_names_no_node_is_fine_when_listed_and_vouched():
     nodes = hostile(("Hostname", "worker1-alias"))
-    assert_verdict(judge(csr_object(dns=["worker1", "worker1-alias"]), nodes=nodes), APPROVE, [])
+    vouched = build_policy(node_addresses=NODE_ADDRESSES, node_dns_names={"worker1": ["worker1", "worker1-alias"]})
+    assert_verdict(judge(csr_object(dns=["worker1", "worker1-alias"]), vouched, nodes=nodes), APPROVE, [])
+
+
+def test_a_name_the_kubelet_wrote_into_its_own_status_is_left_pending_without_evidence():
+    """Any name at all (not in-cluster, no other Node's) would otherwise be signed by the cluster CA."""
+    nodes = hostile(("ExternalDNS", "vault.corp.example"))
+    decision = judge(csr_object(dns=["worker1", "vault.corp.example"]), nodes=nodes)
+    assert_verdict(decision, SKIP, ["DNSNotVouched"])
+    assert "vault.corp.example" in decision.reason
+    patterns = build_policy(node_addresses=NODE_ADDRESSES, allowed_dns_patterns=[r"vault\.corp\.example"])
+    assert_verdict(judge(csr_object(dns=["worker1", "vault.corp.example"]), patterns, nodes=nodes), APPROVE, [])
