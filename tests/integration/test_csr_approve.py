@@ -324,3 +324,22 @@ def test_kubelet_standins_real_csr_is_approved_and_served(cluster, capsys, tmp_p
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["10.0.0.21"]
     assert cert == cluster.issued(pending)
+
+
+def test_the_role_matches_csrs_to_node_names_and_vouches_with_inventory_addresses(cluster, tmp_path):
+    """The inventory names the host w2.example.test; its Kubernetes node is worker2. With no
+    allowed_cidrs, only the inventory's address for it vouches for the IP SAN."""
+    cluster.submit(cluster.identities["worker2"], csr_object("int-inv-good", node="worker2", ips=["10.0.0.12"]))
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"all": {"hosts": {"w2.example.test": {
+        "kubecerts_node_name": "worker2", "ansible_host": "10.0.0.12"}}}}))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0")
+    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inventory),
+               "kubecerts.kubelet.approve_csrs", "-e",
+               json.dumps({"kubecerts_kubeconfig": cluster.admin, "csr_approval_nodes": ["w2.example.test"],
+                           "csr_approval_watch_seconds": 2, "csr_approval_poll_interval": 1})]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180, check=False)  # noqa: S603
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "approved int-inv-good (node worker2, SANs worker2, 10.0.0.12)" in output
+    assert cluster.conditions("int-inv-good") == [("Approved", "KubecertsApproved")]
