@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import IdentityPlanted, IdentityRefused
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import IdentityRefused
 from ansible_collections.kubecerts.kubelet.plugins.modules.node_identity import ARGUMENT_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _identity
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
@@ -26,8 +26,9 @@ class ActionModule(KubecertsAction):
             try:
                 truths.append(_identity.decide_for(host, task_vars, self._templar, nodes))
             except IdentityRefused as exc:
-                # A planted identity is never skipped: it is the attack this module exists for.
-                if args["undecided"] == "fail" or args["hosts"] is None or isinstance(exc, IdentityPlanted):
+                # Skipped hosts are named with their reason, a planted identity included: the
+                # caller refuses each of them on its own instead of failing every host.
+                if args["undecided"] == "fail" or args["hosts"] is None:
                     raise
                 undecided.append({"host": host, "msg": str(exc)})
         result: dict[str, t.Any] = {"changed": False, "identities": [t_.as_dict() for t_ in truths],

@@ -36,9 +36,10 @@ options:
     elements: str
   undecided:
     description:
-      - With O(hosts), what to do with a host whose name cannot be decided (named by IP with no matching Node, or
-        an invalid inventory value). V(skip) lists it in RV(undecided) and goes on; V(fail) fails the task.
-      - A host that set one of its identity variables through a fact fails the task either way.
+      - With O(hosts), what to do with a host whose identity cannot be decided (named by IP with no matching Node,
+        an invalid inventory value, or an identity variable the node set through a fact). V(skip) lists it in
+        RV(undecided) with the reason and goes on, so that the caller refuses that host alone; V(fail) fails the
+        task.
     type: str
     choices: [fail, skip]
     default: fail
