@@ -210,7 +210,14 @@ def _already_up(state: dict[str, t.Any] | None, prefix: str, names: list[str]) -
         return False
     if [n["name"] for n in state["nodes"]] != names or not state.get("complete"):
         return False
-    return all(labnodes.running(n["container"]) for n in state["nodes"])
+    if not all(labnodes.running(n["container"]) for n in state["nodes"]):
+        return False
+    # podman's host-local IPAM gives a restarted container a new address, and every
+    # certificate and kubeconfig names the old one: such a lab is rebuilt.
+    moved = [n["name"] for n in state["nodes"] if labnodes.address(n["container"]) != n["ip"]]
+    if moved:
+        log(f"{', '.join(moved)} changed address since up (a restarted container)")
+    return not moved
 
 
 def up(workers: int = 1, lab_dir: str = DEFAULT_LAB_DIR, prefix: str = "real") -> dict[str, t.Any]:

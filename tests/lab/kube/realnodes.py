@@ -215,6 +215,14 @@ os.chmod(path + ".tmp", 0o600)
 os.replace(path + ".tmp", path)
 EOF
 fi
+# mark-control-plane: the taint came with the kubelet's registration; the labels come here.
+for _ in $(seq 1 120); do
+    /opt/kube/bin/kubectl --kubeconfig /etc/kubernetes/super-admin.conf label --overwrite node cp1 \
+        node-role.kubernetes.io/control-plane= node.kubernetes.io/exclude-from-external-load-balancers= \
+        >/dev/null 2>&1 && exit 0
+    sleep 0.5
+done
+exit 1
 """
 
 SYSCTL_SCRIPT = """#!/bin/sh
