@@ -12,6 +12,7 @@ fakecri as units and join through TLS bootstrap from ``bootstrap-kubelet.conf``,
 """
 from __future__ import annotations
 
+import base64
 import datetime
 import os
 import secrets
@@ -67,14 +68,15 @@ def _unit(description: str, exec_start: str, *, after: str = "", requires: str =
 
 def _oneshot(description: str, exec_start: str, *, after: str, before: str = "",
              requires: str = "") -> str:
-    deps = f"After={after}\n" + (f"Before={before}\n" if before else "") + (f"Requires={requires}\n" if requires else "")
+    deps = (f"After={after}\n" + (f"Before={before}\n" if before else "")
+            + (f"Requires={requires}\n" if requires else ""))
     return (f"[Unit]\nDescription={description}\n{deps}\n"
             f"[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={exec_start}\n\n"
             "[Install]\nWantedBy=multi-user.target\n")
 
 
-def _enabled(unit: str, directory_: str = "/etc/systemd/system") -> Tree:
-    return [symlink(f"/etc/systemd/system/multi-user.target.wants/{unit}", f"{directory_}/{unit}")]
+def _enabled(unit: str) -> Tree:
+    return [symlink(f"/etc/systemd/system/multi-user.target.wants/{unit}", f"/etc/systemd/system/{unit}")]
 
 
 def _flags(*pairs: tuple[str, str]) -> str:
@@ -111,8 +113,8 @@ issue() {
     openssl x509 -req -in "$tmp/$name.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" \
         -set_serial "0x$(openssl rand -hex 16)" -days 365 -extfile "$tmp/$name.ext" -out "$dir/$name.crt" 2>/dev/null
 }
-issue "$P" apiserver /CN=kube-apiserver serverAuth \
-    "DNS:cp1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:$SERVICE_IP,IP:$CP_IP"
+dns=DNS:cp1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
+issue "$P" apiserver /CN=kube-apiserver serverAuth "$dns,IP:$SERVICE_IP,IP:$CP_IP"
 issue "$P" apiserver-kubelet-client /O=kubeadm:cluster-admins/CN=kube-apiserver-kubelet-client clientAuth
 issue "$tmp" admin /O=kubeadm:cluster-admins/CN=kubernetes-admin clientAuth
 issue "$tmp" super-admin /O=system:masters/CN=kubernetes-super-admin clientAuth
@@ -314,7 +316,6 @@ def _kubelet_files(ip: str, *, server_tls_bootstrap: bool, extra_flags: str = ""
 
 def _kubeconfig_text(server: str, ca_pem: bytes, *, user: str, context: str, cluster: str = "kubernetes",
                      user_body: dict[str, str] | None = None) -> str:
-    import base64
     return dump_yaml({
         "apiVersion": "v1",
         "clusters": [{"cluster": {"certificate-authority-data": base64.b64encode(ca_pem).decode(),
