@@ -58,6 +58,11 @@ def test_adhoc_command_prints_the_finding(samples):
     assert "has no IP SANs" in done.stdout and "Traceback" not in done.stdout + done.stderr
 
 
+# The samples live on this machine, whose /proc also shows the kubelets of any lab running here
+# (containers share the host's process list): those are reported, rightly, on every sample.
+MACHINE_FINDINGS = frozenset({"kubelet_process_untrusted"})
+
+
 def test_every_sample_reports_its_defect_in_check_mode(samples):
     outdir, index = samples
     done = run_ansible(["all", "-i", os.path.join(outdir, "inventory.yml"), "--check", "-m",
@@ -69,7 +74,7 @@ def test_every_sample_reports_its_defect_in_check_mode(samples):
     for sample in index:
         result = hosts[f"sample-{sample['name'].replace('_', '-')}"]
         assert not result.get("failed") and result["changed"] is False, result
-        found = [f["code"] for f in result["findings"]]
+        found = [f["code"] for f in result["findings"] if f["code"] not in MACHINE_FINDINGS]
         expected = [sample["expected"]] if sample["expected"] else []
         assert found == expected, f"{sample['name']}: {result['findings']}"
         if sample["expected"]:
@@ -82,7 +87,8 @@ def test_verbose_output_shows_no_key_material(samples):
     done = run_ansible(["localhost", "-c", "local", "-vvv", "-m", "kubecerts.kubelet.cert_info", "-a",
                         adhoc_args(healthy["args"])])
     assert done.returncode == 0, done.stdout + done.stderr
-    assert '"findings": []' in done.stdout
+    result = json.loads(done.stdout[done.stdout.index("{"):])
+    assert [f for f in result["findings"] if f["code"] not in MACHINE_FINDINGS] == [], result["findings"]
     key_file = os.path.join(outdir, "healthy/var/lib/kubelet/pki/kubelet.key")
     key_lines = [line for line in open(key_file).read().splitlines() if "-----" not in line]
     for text in (done.stdout, done.stderr):
