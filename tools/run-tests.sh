@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole suite, in order of cost: unit, sanity, lint, molecule.
+# The whole suite, in order of cost: unit, integration, sanity, lint, build, molecule on the
+# stand-in lab, then the real-Kubernetes lab (built from the Go module proxy, cached).
 # Each stage runs even if an earlier one failed, so one CI run shows every failure;
 # the exit status is non-zero when any stage failed.
 set -uo pipefail
@@ -24,6 +25,7 @@ stage sanity tools/sanity.sh
 stage lint tools/lint.sh
 stage build tools/build.sh --check
 stage molecule tools/molecule.sh
+stage real-lab tools/real-lab-test.sh
 passed=$((total - ${#failed[@]}))
 echo "stages: $passed passed, ${#failed[@]} failed"
 ((${#failed[@]} == 0)) || { echo "failed stages: ${failed[*]}"; exit 1; }
