@@ -111,7 +111,10 @@ def decide(host: str, variables: t.Mapping[str, t.Any], other_hosts: t.Iterable[
         name = _valid_name(host, explicit_name, NAME_VARIABLE)
         accepted, source = [name], NAME_VARIABLE
     else:
-        matches = _matching_nodes(nodes, connect_ips) if nodes is not None else []
+        # A Node named like another inventory host is that host's, whatever addresses its
+        # kubelet wrote into its status.
+        matches = [m for m in (_matching_nodes(nodes, connect_ips) if nodes is not None else [])
+                   if m not in others and m not in other_labels]
         candidates = _inventory_name_candidates(host, others, other_labels)
         if len(matches) > 1:
             # Another kubelet can write this node's address into its own status; the

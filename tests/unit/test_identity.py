@@ -63,7 +63,7 @@ def test_an_ip_inventory_needs_a_name_or_the_api():
     with pytest.raises(IdentityRefused, match="names it by address .* set kubecerts_node_name"):
         decide("10.88.0.12")
     nodes = [node("worker-1", ("InternalIP", "10.88.0.12"), ("Hostname", "worker-1"))]
-    truth = decide("10.88.0.12", nodes=nodes)
+    truth = decide("10.88.0.12", others=["cp1", "10.88.0.12"], nodes=nodes)
     assert truth.node_name == "worker-1" and truth.name_source == "the Node whose address is 10.88.0.12"
     assert truth.node_object == {"name": "worker-1", "ip_addresses": ["10.88.0.12"], "dns_names": ["worker-1"]}
 
@@ -125,3 +125,11 @@ def test_decide_for_reads_other_hosts_from_hostvars_and_refuses_strangers():
     assert truth.node_name == "w2" and truth.ip_addresses == ("10.88.0.13",)
     with pytest.raises(IdentityRefused, match="host 'ghost' is not in the inventory"):
         _identity.decide_for("ghost", task_vars, _Templar())
+
+
+def test_a_host_named_by_ip_never_takes_another_inventory_hosts_node():
+    """worker-2's kubelet wrote the address of a new, IP-named host into its own status: the
+    new host is not given worker-2's name (worker-2 is another inventory host)."""
+    nodes = [node("worker-2", ("InternalIP", "10.88.0.13"), ("InternalIP", "10.88.0.12"))]
+    with pytest.raises(IdentityRefused, match="cannot decide its node name"):
+        decide("10.88.0.12", nodes=nodes)
