@@ -1,7 +1,7 @@
 # Copyright (c) kubecerts.kubelet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The real-Kubernetes lab is what it claims to be (issue 13's fidelity checks), and the real
-API server reproduces seed 000 and seed 002 with its own messages.
+API server reproduces seeds 000, 002 and 003 with its own messages.
 
 One lab (cp1 plus two workers) serves every test: kubeadm1 self-signs its serving certificate
 (kubeadm's default), kubeadm2 asks for one with serverTLSBootstrap. Runs only with
@@ -202,3 +202,58 @@ def test_the_host_keeps_its_kernel_settings_and_cgroups(lab: Lab) -> None:
     # The kubelet does see the values it wants, inside its node only.
     proc = lab.exec("kubeadm1", "cat /proc/sys/vm/overcommit_memory /proc/sys/kernel/panic")
     assert proc.stdout.split() == ["1", "10"]
+
+
+def test_seed_003_a_kubelet_with_another_nodes_client_pair_is_refused_by_the_node_authorizer(lab: Lab) -> None:
+    """kubeadm1's client pair on kubeadm2: the real API server authenticates it as
+    system:node:kubeadm1, and the Node authorizer and NodeRestriction refuse every request it
+    makes for kubeadm2. kubeadm2's own pair is put back afterwards."""
+    pki = "/var/lib/kubelet/pki"
+    stolen = lab.exec("kubeadm1", f"cat {pki}/kubelet-client-current.pem").stdout
+    assert "PRIVATE KEY" in stolen
+    own = lab.exec("kubeadm2", f"readlink {pki}/kubelet-client-current.pem").stdout.strip()
+    assert own.startswith(f"{pki}/kubelet-client-2"), own
+    swap = subprocess.run(
+        ["podman", "exec", "-i", lab.nodes["kubeadm2"]["container"], "sh", "-c",
+         f"umask 077 && cat >{pki}/kubecerts-seed003.pem && "
+         f"ln -sfn {pki}/kubecerts-seed003.pem {pki}/kubelet-client-current.pem && "
+         "date +%s && systemctl restart kubelet"],
+        input=stolen, capture_output=True, text=True, timeout=60, check=True)
+    since = swap.stdout.split()[0]
+    refusals = {
+        # The Node authorizer, on the kubelet's GET of its Node object.
+        "get": 'nodes \\"kubeadm2\\" is forbidden: User \\"system:node:kubeadm1\\" cannot get resource \\"nodes\\" '
+               'in API group \\"\\" at the cluster scope: node: node \'kubeadm1\' cannot read \'kubeadm2\', '
+               'only its own Node object',
+        # The Node authorizer, on its lease.
+        "lease": 'leases.coordination.k8s.io \\"kubeadm2\\" is forbidden: User \\"system:node:kubeadm1\\" cannot get '
+                 'resource \\"leases\\" in API group \\"coordination.k8s.io\\" in the namespace \\"kube-node-lease\\": '
+                 'node: can only access node lease with the same name as the requesting node',
+        # NodeRestriction, on the client CSR the kubelet sends because its pair names another node.
+        "csr": 'certificatesigningrequests.certificates.k8s.io \\"csr-\\" is forbidden: '
+               'can only create a node CSR with CN=system:node:kubeadm1',
+    }
+    try:
+        def journal() -> str:
+            text = lab.exec("kubeadm2", f"journalctl -u kubelet --no-pager -o cat --since @{since}").stdout
+            return text if all(r in text for r in refusals.values()) else ""
+
+        try:
+            text = wait_for(journal, "the API server's refusals in kubeadm2's kubelet journal", timeout=60)
+        except AssertionError:
+            print(lab.exec("kubeadm2", f"journalctl -u kubelet --no-pager -o cat --since @{since} "
+                           "| grep -i forbidden | head -20").stdout)
+            raise
+        print("\n".join(line for line in text.splitlines() if "forbidden" in line)[:3000])
+    finally:
+        lab.exec("kubeadm2", f"ln -sfn {own} {pki}/kubelet-client-current.pem && rm -f {pki}/kubecerts-seed003.pem"
+                 " && systemctl restart kubelet")
+
+    def lease_renewed_by_kubeadm2() -> bool:
+        proc = lab.kubectl("get", "lease", "-n", "kube-node-lease", "kubeadm2", "-o", "json", check=False)
+        if proc.returncode != 0:
+            return False
+        renew = json.loads(proc.stdout)["spec"].get("renewTime", "")
+        return renew[:19] >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(since)))
+
+    wait_for(lease_renewed_by_kubeadm2, "kubeadm2's own kubelet to renew its lease again")
