@@ -3,8 +3,9 @@
 """The real-Kubernetes lab is what it claims to be (issue 13's fidelity checks), and the real
 API server reproduces seeds 000, 002 and 003 with its own messages.
 
-One lab (cp1 plus two workers) serves every test: kubeadm1 self-signs its serving certificate
-(kubeadm's default), kubeadm2 asks for one with serverTLSBootstrap. Runs only with
+One lab (cp1 plus three workers) serves every test: kubeadm1 self-signs its serving certificate
+(kubeadm's default), kubeadm2 asks for one with serverTLSBootstrap, hand1 is built by hand
+(worker.pem signed on cp1, a static kubeconfig, no bootstrap and no rotation). Runs only with
 KUBECERTS_REAL_LAB=1: it needs root, podman and the binaries of tests/lab/kube/build.sh
 (a cached build is a no-op; a cold one takes about 7 minutes).
 """
@@ -30,6 +31,9 @@ KUBECTL = os.path.join(os.environ.get("KUBECERTS_LAB_CACHE") or os.path.expandus
                        "kube", RELEASE, "bin", "kubectl")
 PREFIX = os.environ.get("LAB_PREFIX_BASE", "real") + "t"
 WORKERS = ("kubeadm1", "kubeadm2")
+HAND = ("hand1",)
+NODES = ("cp1", *WORKERS, *HAND)
+UP_ARGS = ("--workers", str(len(WORKERS)), "--hand", str(len(HAND)))
 # The kernel settings the kubelet wants; the lab must not change the host's.
 SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops")
 
@@ -100,7 +104,7 @@ def lab() -> t.Iterator[Lab]:
     before = host_sysctls()
     lab_dir = os.path.join(tempfile.mkdtemp(prefix="kubecerts-reallab-test-"), "lab")
     try:
-        reallab("up", "--workers", str(len(WORKERS)), "--lab-dir", lab_dir, "--prefix", PREFIX)
+        reallab("up", *UP_ARGS, "--lab-dir", lab_dir, "--prefix", PREFIX)
         yield Lab(lab_dir, before)
     finally:
         subprocess.run([sys.executable, REALLAB, "down", "--lab-dir", lab_dir, "--prefix", PREFIX],
@@ -109,7 +113,7 @@ def lab() -> t.Iterator[Lab]:
 
 
 def test_up_again_reuses_the_lab(lab: Lab) -> None:
-    proc = reallab("up", "--workers", str(len(WORKERS)), "--lab-dir", lab.dir, "--prefix", PREFIX)
+    proc = reallab("up", *UP_ARGS, "--lab-dir", lab.dir, "--prefix", PREFIX)
     assert "already up" in proc.stderr
 
 
@@ -122,12 +126,12 @@ def test_server_reports_the_pinned_release(lab: Lab) -> None:
 def test_every_node_runs_the_real_kubelet(lab: Lab) -> None:
     items = json.loads(lab.kubectl("get", "nodes", "-o", "json").stdout)["items"]
     kubelets = {i["metadata"]["name"]: i["status"]["nodeInfo"]["kubeletVersion"] for i in items}
-    assert kubelets == {name: RELEASE for name in ("cp1", *WORKERS)}
+    assert kubelets == {name: RELEASE for name in NODES}
     runtimes = {i["status"]["nodeInfo"]["containerRuntimeVersion"] for i in items}
     assert runtimes == {"fakeRuntime://0.1.0"}
     addresses = {i["metadata"]["name"]: [a["address"] for a in i["status"]["addresses"] if a["type"] == "InternalIP"]
                  for i in items}
-    assert addresses == {name: [lab.ip(name)] for name in ("cp1", *WORKERS)}
+    assert addresses == {name: [lab.ip(name)] for name in NODES}
 
 
 def test_bootstrap_client_csrs_are_approved_and_issued_by_the_controller_manager(lab: Lab) -> None:
@@ -161,7 +165,7 @@ def test_the_official_python_client_lists_the_nodes_ready(lab: Lab) -> None:
     client = kubernetes.config.new_client_from_config(config_file=lab.kubeconfig)
     nodes = kubernetes.client.CoreV1Api(client).list_node().items
     ready = {n.metadata.name: next(c.status for c in n.status.conditions if c.type == "Ready") for n in nodes}
-    assert ready == {name: "True" for name in ("cp1", *WORKERS)}
+    assert ready == {name: "True" for name in NODES}
 
 
 def test_seed_000_a_self_signed_hostname_only_serving_certificate_fails_verification(lab: Lab) -> None:
@@ -257,3 +261,28 @@ def test_seed_003_a_kubelet_with_another_nodes_client_pair_is_refused_by_the_nod
         return renew[:19] >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(since)))
 
     wait_for(lease_renewed_by_kubeadm2, "kubeadm2's own kubelet to renew its lease again")
+
+
+def test_the_hand_built_worker_runs_on_a_pair_signed_on_cp1_and_a_static_kubeconfig(lab: Lab) -> None:
+    node = json.loads(lab.kubectl("get", "node", "hand1", "-o", "json").stdout)
+    ready = next(c["status"] for c in node["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready, node["status"]["nodeInfo"]["kubeletVersion"]) == ("True", RELEASE)
+    files = lab.exec("hand1", "grep -E '^ *(client-certificate|client-key|certificate-authority):' "
+                     "/etc/kubernetes/worker-kubeconfig.yaml; "
+                     "grep -E '^(rotateCertificates|serverTLSBootstrap):' /etc/kubernetes/kubelet-config.yaml; "
+                     "openssl x509 -in /etc/kubernetes/ssl/worker.pem -noout -subject -issuer -ext subjectAltName; "
+                     "test -e /var/lib/kubelet/pki/kubelet-client-current.pem && echo rotated-pair; "
+                     "test -e /etc/kubernetes/bootstrap-kubelet.conf && echo bootstrap-conf; true").stdout
+    for line in ("certificate-authority: /etc/kubernetes/ssl/ca.pem",
+                 "client-certificate: /etc/kubernetes/ssl/worker.pem",
+                 "client-key: /etc/kubernetes/ssl/worker-key.pem", "rotateCertificates: false",
+                 "serverTLSBootstrap: false", "subject=O = system:nodes, CN = system:node:hand1",
+                 "issuer=CN = kubernetes", f"DNS:hand1, IP Address:{lab.ip('hand1')}"):
+        assert line in files, files
+    assert "rotated-pair" not in files and "bootstrap-conf" not in files
+    # The CA key never left cp1; hand1 asked the API server for nothing.
+    assert lab.exec("hand1", "ls /etc/kubernetes/pki/ca.key 2>/dev/null; ls /etc/kubernetes/ssl").stdout.split() \
+        == ["ca.pem", "worker-key.pem", "worker.pem"]
+    assert not [c for c in lab.csrs() if "hand1" in c["spec"]["username"]]
+    # The same pair serves :10250, and the API server verifies it against the cluster CA.
+    assert lab.kubectl("get", "--raw", "/api/v1/nodes/hand1/proxy/healthz").stdout == "ok"

@@ -9,7 +9,7 @@ binaries come from tests/lab/kube/build.sh's cache, mounted read-only into every
 node image is the stand-in lab's (tests/lab/lablib/image.py). docs/lab-real-build.md tells
 how it is put together and what it costs.
 
-    python tests/lab/kube/reallab.py up [--workers N] [--lab-dir DIR] [--prefix real]
+    python tests/lab/kube/reallab.py up [--workers N] [--hand M] [--lab-dir DIR] [--prefix real]
     python tests/lab/kube/reallab.py status [--lab-dir DIR] [--json]
     python tests/lab/kube/reallab.py down [--lab-dir DIR] [--prefix real]
 """
@@ -57,16 +57,23 @@ def kubectl_path() -> str:
     return os.path.join(BIN_DIR, "kubectl")
 
 
-def worker_names(workers: int) -> list[str]:
+def worker_names(workers: int, hand: int = 0) -> list[str]:
     if workers < 0 or workers > 30:
         raise LabError(f"--workers {workers}: choose between 0 and 30")
-    return [f"kubeadm{i}" for i in range(1, workers + 1)]
+    if hand < 0 or hand > 10:
+        raise LabError(f"--hand {hand}: choose between 0 and 10")
+    return [f"kubeadm{i}" for i in range(1, workers + 1)] + [f"hand{i}" for i in range(1, hand + 1)]
+
+
+def layout(node: str) -> str:
+    """kubeadm (TLS-bootstrapped) or hand (a pair signed on cp1 and a static kubeconfig)."""
+    return "hand" if node.startswith("hand") else "kubeadm"
 
 
 def server_tls_bootstrap(node: str) -> bool:
     """kubeadm1 (and cp1) self-sign their serving certificate, as kubeadm's default does (seed
     000); kubeadm2 and later ask for it with serverTLSBootstrap, and nothing approves it (seed 002)."""
-    return node not in (CONTROL_PLANE, "kubeadm1")
+    return node not in (CONTROL_PLANE, "kubeadm1") and layout(node) == "kubeadm"
 
 
 def container_name(prefix: str, node: str) -> str:
@@ -98,9 +105,9 @@ def inventory(state: dict[str, t.Any]) -> dict[str, t.Any]:
             "ansible_ssh_private_key_file": os.path.join(lab_dir, "ssh", "id_ed25519"),
             "ansible_ssh_common_args": SSH_ARGS,
             "ansible_python_interpreter": "/usr/bin/python3",
-            "kubecerts_profile": "kubeadm",
+            "kubecerts_profile": "custom" if layout(node["name"]) == "hand" else "kubeadm",
             "lab_container": node["container"],
-            "lab_layout": "kubeadm",
+            "lab_layout": layout(node["name"]),
             "lab_server_tls_bootstrap": node["server_tls_bootstrap"],
         }
     return {"all": {
@@ -220,10 +227,28 @@ def _already_up(state: dict[str, t.Any] | None, prefix: str, names: list[str]) -
     return not moved
 
 
-def up(workers: int = 1, lab_dir: str = DEFAULT_LAB_DIR, prefix: str = "real") -> dict[str, t.Any]:
+def issue_hand_pair(cp1: str, node: dict[str, t.Any]) -> None:
+    """The hand-built worker makes its key and CSR; cp1 signs with the cluster CA (its key stays
+    on cp1); only the certificate travels back."""
+    csr = podman("exec", node["container"], "sh", "-c", realnodes.hand_key_and_csr_script(node["name"])).stdout
+    if b"CERTIFICATE REQUEST" not in csr:
+        raise LabError(f"{node['name']}: openssl made no CSR for {realnodes.HAND_KEY}")
+    cert = podman("exec", "-i", cp1, "sh", "-c", realnodes.hand_sign_script(node["name"], node["ip"]),
+                  input=csr).stdout
+    if b"BEGIN CERTIFICATE" not in cert:
+        raise LabError(f"cp1: openssl did not sign {node['name']}'s CSR for {realnodes.HAND_CERT}")
+    # The node has only just booted: systemctl fails until systemd answers on its bus.
+    podman("exec", "-i", node["container"], "sh", "-c",
+           f"cat >{realnodes.HAND_CERT}.tmp && chmod 644 {realnodes.HAND_CERT}.tmp && "
+           f"mv {realnodes.HAND_CERT}.tmp {realnodes.HAND_CERT} && "
+           "for i in $(seq 100); do systemctl start kubelet 2>/dev/null && exit 0; sleep 0.2; done; exit 1",
+           input=cert)
+
+
+def up(workers: int = 1, lab_dir: str = DEFAULT_LAB_DIR, prefix: str = "real", hand: int = 0) -> dict[str, t.Any]:
     started = time.monotonic()
     lab_dir = os.path.abspath(lab_dir)
-    names = [CONTROL_PLANE, *worker_names(workers)]
+    names = [CONTROL_PLANE, *worker_names(workers, hand)]
     state = read_state(lab_dir)
     if _already_up(state, prefix, names):
         assert state is not None
@@ -270,8 +295,11 @@ def up(workers: int = 1, lab_dir: str = DEFAULT_LAB_DIR, prefix: str = "real") -
     log(f"cp1's PKI made after {time.monotonic() - started:.1f} s")
 
     workers_ = state["nodes"][1:]
-    trees: list[Tree] = [authorized_keys(public_key) + realnodes.worker_tree(
-        n["ip"], state["api_server"], ca_pem, token, server_tls_bootstrap=n["server_tls_bootstrap"])
+    trees: list[Tree] = [authorized_keys(public_key) + (
+        realnodes.hand_worker_tree(n["name"], n["ip"], state["api_server"], ca_pem)
+        if layout(n["name"]) == "hand" else
+        realnodes.worker_tree(n["ip"], state["api_server"], ca_pem, token,
+                              server_tls_bootstrap=n["server_tls_bootstrap"]))
         for n in workers_]
     parallel(lambda pair: labnodes.push(*pair), [(n["container"], tree) for n, tree in zip(workers_, trees)])
     # The workers' kubelets start once the bootstrap token exists: earlier, they would be
@@ -279,6 +307,10 @@ def up(workers: int = 1, lab_dir: str = DEFAULT_LAB_DIR, prefix: str = "real") -
     wait_unit(cp1, "kubecerts-lab-bootstrap.service", CP_TIMEOUT)
     log(f"API server up, bootstrap RBAC and token created after {time.monotonic() - started:.1f} s")
     parallel(labnodes.start, [n["container"] for n in workers_])
+    hand_nodes = [n for n in workers_ if layout(n["name"]) == "hand"]
+    if hand_nodes:
+        parallel(lambda n: issue_hand_pair(cp1, n), hand_nodes)
+        log(f"hand-built pairs signed on cp1 after {time.monotonic() - started:.1f} s")
     write_controller_files(state)
     wait_ready(state, timeout=READY_TIMEOUT)
     state["complete"] = True
@@ -294,10 +326,22 @@ def _finish_join(node: dict[str, t.Any]) -> bool:
     return podman("exec", node["container"], "sh", "-c", script, check=False).returncode == 0
 
 
+def _inotify_hint(state: dict[str, t.Any]) -> str:
+    """Every kubelet takes several inotify instances, and the host's limit (128 by default) is
+    shared by all containers: two labs at once run out of it, and the last kubelet fails."""
+    for node in state["nodes"]:
+        journal = exec_out(node["container"], "journalctl", "-u", "kubelet", "--no-pager", "-o", "cat",
+                           check=False)
+        if "too many open files" in journal:
+            return (f"{node['name']}'s kubelet ran out of inotify instances (the host's "
+                    "fs.inotify.max_user_instances; fewer labs at once, or raise it); ")
+    return ""
+
+
 def wait_ready(state: dict[str, t.Any], timeout: float = READY_TIMEOUT) -> None:
     """Until every node is Ready, joins are finished and cp1's kubelet-finalize has run."""
     names = [n["name"] for n in state["nodes"]]
-    pending = {n["name"] for n in state["nodes"][1:]}
+    pending = {n["name"] for n in state["nodes"][1:] if layout(n["name"]) == "kubeadm"}
 
     def all_ready() -> bool:
         states = node_states(state) or {}
@@ -312,7 +356,7 @@ def wait_ready(state: dict[str, t.Any], timeout: float = READY_TIMEOUT) -> None:
     except LabError:
         states = node_states(state)
         raise LabError(f"nodes not Ready after {timeout:.0f} s: "
-                       f"{states if states is not None else 'API unreachable'}; see "
+                       f"{states if states is not None else 'API unreachable'}; {_inotify_hint(state)}see "
                        f"`reallab.py status --lab-dir {state['lab_dir']}` and the nodes' journals") from None
     wait_unit(state["nodes"][0]["container"], "kubecerts-lab-finalize.service", timeout)
 
@@ -360,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="build/boot the lab and wait until every node is Ready")
     p_up.add_argument("--workers", type=int, default=1)
+    p_up.add_argument("--hand", type=int, default=0, help="hand-built workers hand1..N (default 0)")
     p_up.add_argument("--lab-dir", default=DEFAULT_LAB_DIR)
     p_up.add_argument("--prefix", default="real")
     p_down = sub.add_parser("down", help="remove the containers and DIR; keep the image and binaries")
@@ -371,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            up(args.workers, args.lab_dir, args.prefix)
+            up(args.workers, args.lab_dir, args.prefix, args.hand)
         elif args.command == "down":
             down(args.lab_dir, args.prefix)
         else:

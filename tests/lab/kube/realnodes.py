@@ -256,14 +256,14 @@ def _sysctl_files() -> Tree:
             *_enabled("kubecerts-lab-sysctls.service")]
 
 
-def kubelet_config(*, server_tls_bootstrap: bool) -> str:
+def kubelet_config(*, server_tls_bootstrap: bool, client_ca: str = f"{PKI}/ca.crt", rotate: bool = True) -> str:
     """/var/lib/kubelet/config.yaml as kubeadm writes it, plus what a kubelet in a container needs."""
     config: dict[str, t.Any] = {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
         "authentication": {"anonymous": {"enabled": False},
                            "webhook": {"cacheTTL": "0s", "enabled": True},
-                           "x509": {"clientCAFile": f"{PKI}/ca.crt"}},
+                           "x509": {"clientCAFile": client_ca}},
         "authorization": {"mode": "Webhook",
                           "webhook": {"cacheAuthorizedTTL": "0s", "cacheUnauthorizedTTL": "0s"}},
         "clusterDNS": ["10.96.0.10"],
@@ -271,7 +271,7 @@ def kubelet_config(*, server_tls_bootstrap: bool) -> str:
         "containerRuntimeEndpoint": f"unix://{CRI_SOCKET}",
         "healthzBindAddress": "127.0.0.1",
         "healthzPort": 10248,
-        "rotateCertificates": True,
+        "rotateCertificates": rotate,
         "serverTLSBootstrap": server_tls_bootstrap,
         "staticPodPath": "/etc/kubernetes/manifests",
         # fakecri reports cgroupfs; kubeadm's default is systemd.
@@ -289,20 +289,27 @@ def kubelet_config(*, server_tls_bootstrap: bool) -> str:
     return dump_yaml(config)
 
 
-def _kubelet_files(ip: str, *, server_tls_bootstrap: bool, extra_flags: str = "") -> Tree:
+def _runtime_files() -> Tree:
+    """What every node's kubelet stands on, whatever its layout: fakecri, its sysctls, the binaries."""
     fakecri = _unit("fakecri: the fake CRI runtime of k8s.io/cri-client (kubecerts lab)",
                     f"{BIN}/fakecri --listen {CRI_SOCKET} --cgroup-driver cgroupfs")
-    flags = f"--node-ip={ip}" + (f" {extra_flags}" if extra_flags else "")
     return [
         *_sysctl_files(),
         file("/etc/systemd/system/fakecri.service", fakecri),
         *_enabled("fakecri.service"),
-        # The kubelet needs its runtime: the package unit stays as it is, a drop-in orders it.
+        # The kubelet needs its runtime: the kubelet unit stays as it is, a drop-in orders it.
         file("/etc/systemd/system/kubelet.service.d/20-kubecerts-lab.conf",
              "[Unit]\nAfter=fakecri.service kubecerts-lab-sysctls.service\n"
              "Wants=fakecri.service kubecerts-lab-sysctls.service\n"),
         symlink("/usr/bin/kubelet", f"{BIN}/kubelet"),
         symlink("/usr/bin/kubectl", f"{BIN}/kubectl"),
+    ]
+
+
+def _kubelet_files(ip: str, *, server_tls_bootstrap: bool, extra_flags: str = "") -> Tree:
+    flags = f"--node-ip={ip}" + (f" {extra_flags}" if extra_flags else "")
+    return [
+        *_runtime_files(),
         file("/usr/lib/systemd/system/kubelet.service", KUBELET_PACKAGE_UNIT),
         file("/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", KUBEADM_DROPIN),
         symlink("/etc/systemd/system/multi-user.target.wants/kubelet.service",
@@ -456,3 +463,74 @@ def worker_tree(ip: str, api_server: str, ca_pem: bytes, token: BootstrapToken, 
         file("/etc/kubernetes/bootstrap-kubelet.conf", bootstrap, 0o600),
         *_kubelet_files(ip, server_tls_bootstrap=server_tls_bootstrap),
     ]
+
+
+# --- hand-built workers -----------------------------------------------------------------------
+
+HAND_SSL = "/etc/kubernetes/ssl"
+HAND_CERT = f"{HAND_SSL}/worker.pem"
+HAND_KEY = f"{HAND_SSL}/worker-key.pem"
+HAND_CA = f"{HAND_SSL}/ca.pem"
+HAND_KUBECONFIG = "/etc/kubernetes/worker-kubeconfig.yaml"
+HAND_CONFIG = "/etc/kubernetes/kubelet-config.yaml"
+
+# The CoreOS guide's unit, flags in ExecStart. ConditionPathExists: the pair is made after the
+# files are pushed (the key on this node, the certificate signed on cp1); reallab starts the
+# unit once it is there, instead of letting it fail and wait out RestartSec.
+HAND_UNIT = """\
+[Unit]
+Description=Kubernetes Kubelet (hand-built worker, kubecerts lab)
+After=network-online.target
+ConditionPathExists={cert}
+
+[Service]
+ExecStart=/usr/bin/kubelet \\
+  {flags}
+Restart=always
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def hand_worker_tree(name: str, ip: str, api_server: str, ca_pem: bytes) -> Tree:
+    """A worker built by hand: one pair in /etc/kubernetes/ssl serves as client and serving
+    certificate, a static kubeconfig names it, no TLS bootstrap and no rotation."""
+    flags = [f"--config={HAND_CONFIG}", f"--kubeconfig={HAND_KUBECONFIG}", f"--hostname-override={name}",
+             f"--node-ip={ip}", f"--tls-cert-file={HAND_CERT}", f"--tls-private-key-file={HAND_KEY}"]
+    kubeconfig = dump_yaml({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "local", "cluster": {"certificate-authority": HAND_CA, "server": api_server}}],
+        "users": [{"name": "kubelet", "user": {"client-certificate": HAND_CERT, "client-key": HAND_KEY}}],
+        "contexts": [{"name": "kubelet-context", "context": {"cluster": "local", "user": "kubelet"}}],
+        "current-context": "kubelet-context",
+    })
+    return [
+        *_runtime_files(),
+        directory(HAND_SSL, 0o755),
+        file(HAND_CA, ca_pem),
+        file(HAND_KUBECONFIG, kubeconfig, 0o600),
+        file(HAND_CONFIG, kubelet_config(server_tls_bootstrap=False, client_ca=HAND_CA, rotate=False)),
+        directory("/var/lib/kubelet", 0o700),
+        directory("/etc/kubernetes/manifests"),
+        file("/etc/systemd/system/kubelet.service",
+             HAND_UNIT.format(cert=HAND_CERT, flags=" \\\n  ".join(flags))),
+        *_enabled("kubelet.service"),
+    ]
+
+
+def hand_key_and_csr_script(name: str) -> str:
+    """Run on the hand-built worker: its key never leaves it; the CSR goes to stdout."""
+    return (f"umask 077 && openssl req -new -newkey rsa:2048 -nodes -keyout {HAND_KEY} "
+            f"-subj '/O=system:nodes/CN=system:node:{name}' -out /dev/stdout 2>/dev/null")
+
+
+def hand_sign_script(name: str, ip: str) -> str:
+    """Run on cp1 with the CSR on stdin: the cluster CA signs it; the certificate goes to stdout."""
+    ext = (f"basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+           f"extendedKeyUsage=clientAuth,serverAuth\nsubjectAltName=DNS:{name},IP:{ip}\n")
+    return (f"ext=$(mktemp) && printf '{ext}' >\"$ext\" && "
+            f"openssl x509 -req -in /dev/stdin -CA {PKI}/ca.crt -CAkey {PKI}/ca.key -CAcreateserial "
+            f"-CAserial /tmp/kubecerts-lab-hand.srl -days 365 -sha256 -extfile \"$ext\" 2>/dev/null; "
+            f"rc=$?; rm -f \"$ext\"; exit $rc")
