@@ -6,4 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/lab/kube/build.sh
+# Every real kubelet takes several inotify instances from the host's shared pool (128 by
+# default); kind raises it the same way. Never lowered.
+if [[ $(cat /proc/sys/fs/inotify/max_user_instances) -lt 512 && $(id -u) -eq 0 ]]; then
+    echo "real-lab: raising fs.inotify.max_user_instances to 512 for the lab's kubelets"
+    sysctl -qw fs.inotify.max_user_instances=512
+fi
 KUBECERTS_REAL_LAB=1 python -m pytest -q tests/integration/test_real_lab.py
