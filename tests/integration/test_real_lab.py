@@ -23,7 +23,10 @@ import time
 import typing as t
 
 import pytest
+from conftest import wait_for
 
+# Real components take seconds, not the stand-ins' tenths: poll each second, for up to a minute.
+SLOW = {"timeout": 60.0, "interval": 1.0}
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REALLAB = os.path.join(ROOT, "tests", "lab", "kube", "reallab.py")
 RELEASE = os.environ.get("KUBE_RELEASE", "v1.37.2")
@@ -86,17 +89,6 @@ def reallab(*args: str) -> subprocess.CompletedProcess[str]:
     if proc.returncode != 0:
         raise AssertionError(f"reallab.py {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-3000:]}")
     return proc
-
-
-def wait_for(check: t.Callable[[], t.Any], what: str, timeout: float = 60.0) -> t.Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(1.0)
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +174,7 @@ def test_seed_002_pending_serving_csr_then_healthz_through_the_node_proxy(lab: L
         return next((c for c in lab.csrs() if c["spec"]["signerName"] == "kubernetes.io/kubelet-serving"
                      and c["spec"]["username"] == "system:node:kubeadm2"), None)
 
-    csr = wait_for(serving_csr, "kubeadm2's serving CSR")
+    csr = wait_for(serving_csr, what="kubeadm2's serving CSR", **SLOW)
     assert not csr["status"].get("conditions")  # Pending: nothing approves kubelet-serving CSRs
     proc = lab.kubectl("get", "--raw", "/api/v1/nodes/kubeadm2/proxy/healthz", check=False)
     assert proc.returncode != 0 and "remote error: tls: internal error" in proc.stderr
@@ -193,7 +185,7 @@ def test_seed_002_pending_serving_csr_then_healthz_through_the_node_proxy(lab: L
         proc = lab.kubectl("get", "--raw", "/api/v1/nodes/kubeadm2/proxy/healthz", check=False)
         return proc.stdout if proc.returncode == 0 else ""
 
-    assert wait_for(healthz, "kubeadm2's /healthz through the API server") == "ok"
+    assert wait_for(healthz, what="kubeadm2's /healthz through the API server", **SLOW) == "ok"
     san = lab.exec("kubeadm2", "openssl x509 -in /var/lib/kubelet/pki/kubelet-server-current.pem -noout "
                    "-issuer -ext subjectAltName")
     assert "CN = kubernetes" in san.stdout and f"IP Address:{lab.ip('kubeadm2')}" in san.stdout
@@ -243,7 +235,7 @@ def test_seed_003_a_kubelet_with_another_nodes_client_pair_is_refused_by_the_nod
             return text if all(r in text for r in refusals.values()) else ""
 
         try:
-            text = wait_for(journal, "the API server's refusals in kubeadm2's kubelet journal", timeout=60)
+            text = wait_for(journal, what="the API server's refusals in kubeadm2's kubelet journal", **SLOW)
         except AssertionError:
             print(lab.exec("kubeadm2", f"journalctl -u kubelet --no-pager -o cat --since @{since} "
                            "| grep -i forbidden | head -20").stdout)
@@ -260,7 +252,7 @@ def test_seed_003_a_kubelet_with_another_nodes_client_pair_is_refused_by_the_nod
         renew = json.loads(proc.stdout)["spec"].get("renewTime", "")
         return renew[:19] >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(since)))
 
-    wait_for(lease_renewed_by_kubeadm2, "kubeadm2's own kubelet to renew its lease again")
+    wait_for(lease_renewed_by_kubeadm2, what="kubeadm2's own kubelet to renew its lease again", **SLOW)
 
 
 def test_the_hand_built_worker_runs_on_a_pair_signed_on_cp1_and_a_static_kubeconfig(lab: Lab) -> None:
