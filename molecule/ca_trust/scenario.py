@@ -3,9 +3,9 @@
 """The ca_trust molecule scenario, driven from the controller against a running lab.
 
 Part 1, a full three-phase CA rotation (rotate_ca trust, reissue, retire) while a sampler
-reads the API stand-in's /lab/heartbeats every second: no node's heartbeat gap may exceed
-the restart window (default: the stand-in's node-monitor grace period, after which a node
-turns NotReady). Between reissue and retire the test plays the operator's control-plane
+reads every kubelet's Node lease (kube-node-lease) every second: no node's gap between lease
+renewals may exceed the restart window (default: kube-controller-manager's node-monitor grace
+period, after which a node turns NotReady). Between reissue and retire the test plays the operator's control-plane
 tooling (new API server and admin certificates from the new CA); before that, retire must
 refuse. Part 2, the OKD case: `labctl break stale-ca` turns every node NotReady, trust_ca
 repairs them, and a second run changes nothing.
@@ -32,6 +32,7 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
 
 import yaml  # noqa: E402
+from lablib import kube  # noqa: E402
 from lablib.api import Api  # noqa: E402
 
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -80,13 +81,13 @@ class Lab:
 
 
 class Sampler(threading.Thread):
-    """Reads /lab/heartbeats every second and keeps each node's distinct heartbeat times."""
+    """Reads the Node leases every second and keeps each node's distinct renewal times."""
 
     def __init__(self, lab: Lab) -> None:
         super().__init__(daemon=True)
         self.lab = lab
         self.beats: dict[str, set[float]] = {n: set() for n in lab.nodes}
-        self.grace = 20.0
+        self.grace = float(kube.NODE_MONITOR_GRACE.rstrip("s"))
         self.errors = 0
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -94,10 +95,9 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                report = self.lab.api().get("/lab/heartbeats")
-                self.grace = float(report.get("nodeMonitorGracePeriodSeconds", self.grace))
-                for name, node in report["nodes"].items():
-                    stamp = node.get("lastHeartbeatTime")
+                leases = self.lab.api().get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases")
+                for lease in leases.get("items", []):
+                    name, stamp = lease["metadata"]["name"], lease["spec"].get("renewTime")
                     if name in self.beats and stamp:
                         with self.lock:
                             self.beats[name].add(parse_time(stamp))
@@ -119,7 +119,8 @@ class Sampler(threading.Thread):
 
 
 def parse_time(stamp: str) -> float:
-    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+    """A lease's renewTime: RFC 3339 with microseconds."""
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 def playbook(lab: Lab, name: str, *extra: str, expect_ok: bool = True) -> dict[str, t.Any]:

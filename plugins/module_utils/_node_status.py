@@ -8,8 +8,11 @@ shared client in ``_k8s_client`` (kubernetes.core-style auth, one-line API error
 "Ready" after a restart means more than ``Ready=True``: the node lifecycle controller
 keeps an old Ready condition for its grace period (40 s) after a kubelet dies, so a Node
 that was Ready before the restart still looks Ready while its kubelet is down. A restart
-only counts as Ready when the Ready condition carries a heartbeat stamped after the
-restart began, by the kubelet's own clock (the node's clock: the one that stamps it).
+only counts as Ready when the restarted kubelet has posted its status: the Ready condition
+carries a heartbeat stamped after the restart began, by the kubelet's own clock (the node's
+clock: the one that stamps it). Heartbeats carry whole seconds and a real kubelet posts its
+first status within a second of starting, so a heartbeat in the restart's own second counts
+when the Node's lease (renewed by the kubelet, in microseconds) shows the new kubelet too.
 """
 from __future__ import annotations
 
@@ -57,11 +60,21 @@ class Readiness(t.NamedTuple):
     last_transition: str | None = None
 
 
-def readiness(node: t.Mapping[str, t.Any] | None, name: str, since: float | None = None) -> Readiness:
+LEASE_PATH = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/"
+
+
+def lease_renewed(lease: t.Mapping[str, t.Any] | None) -> float | None:
+    """When the kubelet last renewed its Node lease (epoch, microseconds), if known."""
+    return parse_time(((lease or {}).get("spec") or {}).get("renewTime"))
+
+
+def readiness(node: t.Mapping[str, t.Any] | None, name: str, since: float | None = None,
+              lease: t.Mapping[str, t.Any] | None = None) -> Readiness:
     """Is ``node`` Ready, with a heartbeat from after ``since`` (epoch, node clock)?
 
     Heartbeats carry whole seconds. A heartbeat stamped in the same second as ``since``
-    may come from the kubelet that was being stopped, so only a later second counts.
+    may come from the kubelet that was being stopped, so it counts only when ``lease``
+    was renewed after ``since``: then the restarted kubelet is the one that stamped it.
     """
     if node is None:
         return Readiness(False, f"Node {name} is not registered in the API", None)
@@ -79,7 +92,9 @@ def readiness(node: t.Mapping[str, t.Any] | None, name: str, since: float | None
         if beat_epoch is None:
             return Readiness(False, f"Node {name} is Ready but its heartbeat time {beat!r} does not parse", beat,
                              moved)
-        if int(beat_epoch) <= int(since):
+        renewed = lease_renewed(lease)
+        same_second_confirmed = int(beat_epoch) == int(since) and renewed is not None and renewed > since
+        if int(beat_epoch) <= int(since) and not same_second_confirmed:
             stamp = datetime.datetime.fromtimestamp(int(since), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             return Readiness(False, f"Node {name} is Ready only by its last heartbeat {beat}, from before the "
                                     f"restart at {stamp}: the restarted kubelet has not reported yet", beat, moved)
@@ -235,10 +250,18 @@ def wait_ready(api: k8s.KubeClient, name: str, since: float | None, deadline: fl
     start = clock()
     while True:
         node = api.get_node(name)
-        state = readiness(node, name, since)
+        state = readiness(node, name, since, get_lease(api, name) if since is not None else None)
         if state.ready or clock() + interval > deadline:
             return state, node, round(clock() - start, 3)
         sleep(interval)
+
+
+def get_lease(api: k8s.KubeClient, name: str) -> dict[str, t.Any] | None:
+    """The Node's lease in kube-node-lease, or None where there is none (or no right to read it)."""
+    try:
+        return t.cast("dict[str, t.Any] | None", api.get_or_none(LEASE_PATH + name))
+    except k8s.KubernetesApiError:
+        return None
 
 
 def _since(value: t.Any) -> float | None:

@@ -79,17 +79,19 @@ def serving_check(host: str, port: int, expected: t.Collection[str] | None) -> C
 
 
 def ready_check(api: k8s.KubeClient, name: str, since: float | None) -> Check:
-    """Passes when the Node is Ready with a heartbeat from after ``since``. Authentication
-    and authorisation errors are fatal (waiting will not fix them); others are retried."""
+    """Passes when the Node is Ready with a heartbeat from after ``since`` (the lease settles a
+    heartbeat in the restart's own second). Authentication and authorisation errors are fatal
+    (waiting will not fix them); others are retried."""
     def check(timeout: float) -> tuple[str, str, dict[str, t.Any]]:
         try:
             node = api.get_node(name)
+            lease = node_status.get_lease(api, name) if since is not None else None
         except k8s.KubernetesApiError as exc:
             verdict = FATAL if exc.status in (400, 401, 403) else RETRY
             return verdict, str(exc), {"last_heartbeat": None}
         except k8s.KubernetesUnreachable as exc:
             return RETRY, str(exc), {"last_heartbeat": None}
-        state = node_status.readiness(node, name, since)
+        state = node_status.readiness(node, name, since, lease)
         return (PASS if state.ready else RETRY), state.detail, {"last_heartbeat": state.last_heartbeat}
     return check
 

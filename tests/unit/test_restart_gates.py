@@ -53,6 +53,24 @@ def test_heartbeat_in_the_restart_second_does_not_count():
     assert not ns.readiness(obj, "n1", since=_epoch("2026-01-01T00:00:10Z") + 0.5).ready
 
 
+def _lease(renewed: str) -> dict:
+    return {"spec": {"holderIdentity": "n1", "renewTime": renewed}}
+
+
+def test_heartbeat_in_the_restart_second_counts_when_the_lease_was_renewed_after_the_restart():
+    # A real kubelet posts its first status within a second of starting.
+    obj = node_fake_api.node("n1", heartbeat="2026-01-01T00:00:10Z")
+    since = _epoch("2026-01-01T00:00:10Z") + 0.5
+    assert ns.readiness(obj, "n1", since=since, lease=_lease("2026-01-01T00:00:10.612345Z")).ready
+    assert not ns.readiness(obj, "n1", since=since, lease=_lease("2026-01-01T00:00:10.412345Z")).ready
+
+
+def test_a_renewed_lease_alone_does_not_make_an_old_heartbeat_count():
+    obj = node_fake_api.node("n1", heartbeat="2026-01-01T00:00:09Z")
+    since = _epoch("2026-01-01T00:00:10Z") + 0.5
+    assert not ns.readiness(obj, "n1", since=since, lease=_lease("2026-01-01T00:00:12.000001Z")).ready
+
+
 def test_heartbeat_after_the_restart_counts():
     obj = node_fake_api.node("n1", heartbeat="2026-01-01T00:00:11Z")
     assert ns.readiness(obj, "n1", since=_epoch("2026-01-01T00:00:10Z") + 0.9).ready

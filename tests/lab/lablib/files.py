@@ -89,7 +89,7 @@ def dump_yaml(data: t.Any) -> str:
 def kubeconfig(server: str, *, cluster: str, user: str, context: str, ca_data: bytes | None = None,
                ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None,
                cert_data: bytes | None = None, key_data: bytes | None = None,
-               namespace: str | None = None) -> str:
+               namespace: str | None = None, token: str | None = None) -> str:
     """A kubeconfig in the shape kubeadm, k3s and kubectl write."""
     from .pki import b64
 
@@ -108,6 +108,8 @@ def kubeconfig(server: str, *, cluster: str, user: str, context: str, ca_data: b
         user_body["client-certificate-data"] = b64(cert_data)
     if key_data is not None:
         user_body["client-key-data"] = b64(key_data)
+    if token is not None:
+        user_body["token"] = token
     ctx: dict[str, t.Any] = {"cluster": cluster, "user": user}
     if namespace:
         ctx["namespace"] = namespace

@@ -7,21 +7,22 @@ import datetime
 import os
 import shutil
 import socket
+import subprocess
 import time
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
 
-from . import image, nodes, pki
+from . import image, kube, nodes, pki
 from .api import Api
 from .files import Tree, kubeconfig
 from .inventory import read_state, write_controller_files, write_private, write_state
-from .layouts import LAYOUTS, Node, authorized_keys, control_plane_files
+from .layouts import LAYOUTS, Kubeadm, Node, authorized_keys, control_plane_files
 from .topology import NodeSpec, plan
-from .util import LabError, log, parallel, run, wait_until
+from .util import LabError, log, parallel, run, sh, wait_until
 
 # What DIR may contain for `down` to delete it: a guard against removing a wrong directory.
 LAB_ENTRIES = {"state.json", "inventory.yml", "admin.kubeconfig", "ssh", "ca", "pki"}
-READY_TIMEOUT = 120.0
+READY_TIMEOUT = 150.0
 
 
 def paths(lab_dir: str) -> dict[str, str]:
@@ -44,11 +45,18 @@ def api_client(state: dict[str, t.Any], timeout: float = 5.0) -> Api:
 
 
 def _same_lab(state: dict[str, t.Any] | None, prefix: str, specs: list[NodeSpec]) -> bool:
-    if not state or state.get("prefix") != prefix:
+    if not state or state.get("prefix") != prefix or state.get("release") != kube.KUBE_RELEASE:
         return False
     if [n["name"] for n in state["nodes"]] != [s.name for s in specs]:
         return False
-    return all(nodes.running(n["container"]) for n in state["nodes"])
+    if not all(nodes.running(n["container"]) for n in state["nodes"]):
+        return False
+    # podman gives a restarted container a new address, and every certificate and kubeconfig
+    # names the old one: such a lab is rebuilt.
+    moved = [n["name"] for n in state["nodes"] if nodes.address(n["container"]) != n.get("ip")]
+    if moved:
+        log(f"{', '.join(moved)} changed address since up (a restarted container)")
+    return not moved
 
 
 def up(workers: int = 4, lab_dir: str = ".lab", prefix: str = "kcl", only: list[str] | None = None,
@@ -60,6 +68,8 @@ def up(workers: int = 4, lab_dir: str = ".lab", prefix: str = "kcl", only: list[
     if _same_lab(state, prefix, specs):
         assert state is not None
         write_controller_files(state)
+        if wait:
+            wait_ready(state)
         log(f"lab {prefix} already up in {lab_dir} ({len(specs)} nodes); use down first to rebuild it")
         return state
     if state or nodes.labelled(prefix) or os.path.exists(lab_dir):
@@ -67,30 +77,74 @@ def up(workers: int = 4, lab_dir: str = ".lab", prefix: str = "kcl", only: list[
         down(lab_dir, prefix)
     os.makedirs(lab_dir, mode=0o700)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    _raise_inotify_limit()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        binaries_job = pool.submit(kube.ensure_binaries)
         images_job = pool.submit(image.ensure_images, sorted({s.variant for s in specs}))
         ssh_job = pool.submit(_ssh_keygen, lab_dir)
         keys = _make_keys(specs)
+        binaries_job.result()
         images = images_job.result()
         public_key = ssh_job.result()
-    log(f"images ready after {time.monotonic() - started:.1f} s; creating {len(specs)} nodes")
+    log(f"binaries and images ready after {time.monotonic() - started:.1f} s; creating {len(specs)} nodes")
 
-    state = {"prefix": prefix, "lab_dir": lab_dir, "images": images,
+    state = {"prefix": prefix, "lab_dir": lab_dir, "images": images, "release": kube.KUBE_RELEASE,
              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
              "nodes": [{"name": s.name, "container": nodes.container_name(prefix, s.name)} for s in specs]}
     write_state(state)  # lets `down` find the containers should anything below fail
     ips = parallel(lambda s: nodes.create(prefix, s.name, images[s.variant], lab_dir), specs)
-    state["api_server"] = f"https://{ips[0]}:6443"
-    trees = _lay_out(state, specs, ips, keys, public_key)
+    state["api_server"] = f"https://{ips[0]}:{kube.API_PORT}"
+    token = kube.new_token()
+    trees = _lay_out(state, specs, ips, keys, public_key, token.value)
     containers = [n["container"] for n in state["nodes"]]
     parallel(lambda pair: nodes.push(*pair), list(zip(containers, trees)))
-    parallel(nodes.start, containers)
+    # cp1 first: a kubelet that starts before its bootstrap token exists is refused, exits,
+    # and waits out the package unit's RestartSec=10.
+    nodes.start(containers[0])
     write_controller_files(state)
+    _wait_api(state)
+    kubectl(state, "apply", "--server-side", "-f", "-", input=kube.bootstrap_manifest(token).encode())
+    log(f"API server up, bootstrap RBAC and token created after {time.monotonic() - started:.1f} s")
+    parallel(nodes.start, containers[1:])
     log(f"{len(specs)} nodes started after {time.monotonic() - started:.1f} s")
     if wait:
         wait_ready(state)
         log(f"lab {prefix} up in {time.monotonic() - started:.1f} s: {lab_dir}/inventory.yml")
     return state
+
+
+INOTIFY_INSTANCES = "/proc/sys/fs/inotify/max_user_instances"
+INOTIFY_WANTED = 512
+
+
+def _raise_inotify_limit() -> None:
+    """Every kubelet takes several inotify instances from the host's shared pool (128 by
+    default), so a second lab on the machine exhausts it; kind asks for the same raise."""
+    try:
+        with open(INOTIFY_INSTANCES, encoding="ascii") as handle:
+            current = int(handle.read())
+        if current < INOTIFY_WANTED and os.geteuid() == 0:
+            with open(INOTIFY_INSTANCES, "w", encoding="ascii") as handle:
+                handle.write(str(INOTIFY_WANTED))
+            log(f"raised fs.inotify.max_user_instances from {current} to {INOTIFY_WANTED} for the kubelets")
+    except (OSError, ValueError) as exc:
+        log(f"could not check fs.inotify.max_user_instances ({exc}); several labs at once may run out")
+
+
+def kubectl(state: dict[str, t.Any], *args: str, input: bytes | None = None, check: bool = True,
+            timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+    return run([kube.kubectl_path(), "--kubeconfig", paths(state["lab_dir"])["admin_kubeconfig"],
+                "--request-timeout=10s", *args], input=input, check=check, timeout=timeout)
+
+
+def _wait_api(state: dict[str, t.Any], timeout: float = 120.0) -> None:
+    def ready() -> bool:
+        return kubectl(state, "get", "--raw", "/readyz", check=False, timeout=15).returncode == 0
+    try:
+        wait_until(ready, timeout, interval=0.5, what="kube-apiserver on cp1")
+    except LabError:
+        tail = nodes.journal(state["nodes"][0]["container"], "kube-apiserver")[-1500:]
+        raise LabError(f"kube-apiserver on cp1 not ready after {timeout:.0f} s: {tail.strip()}") from None
 
 
 def _ssh_keygen(lab_dir: str) -> bytes:
@@ -102,8 +156,10 @@ def _ssh_keygen(lab_dir: str) -> bytes:
 
 
 def _make_keys(specs: list[NodeSpec]) -> dict[str, t.Any]:
-    """Every private key up front, while the image builds or the containers start."""
-    keys: dict[str, t.Any] = {"ca": pki.new_ca(), "apiserver": pki.new_key("rsa"), "admin": pki.new_key("rsa")}
+    """Every private key the lab makes, up front, while the images and binaries are checked."""
+    keys: dict[str, t.Any] = {name: pki.new_key("rsa") for name in
+                              ("apiserver", "apiserver-kubelet-client", "controller-manager", "sa", "admin")}
+    keys["ca"] = pki.new_ca()
     for spec in specs:
         layout = LAYOUTS[spec.layout]
         keys[f"{spec.name}/client"] = pki.new_key(layout.client_kind)
@@ -112,8 +168,20 @@ def _make_keys(specs: list[NodeSpec]) -> dict[str, t.Any]:
     return keys
 
 
+def _control_plane_pki(keys: dict[str, t.Any], node: Node) -> dict[str, bytes]:
+    ca: pki.CA = keys["ca"]
+    apiserver = pki.apiserver(ca, keys["apiserver"], *pki.apiserver_sans(node.name, node.ip))
+    kubelet_client = pki.client(ca, keys["apiserver-kubelet-client"], "kube-apiserver-kubelet-client",
+                                ("system:masters",))
+    return {"ca.crt": pki.cert_pem(ca.cert), "ca.key": pki.key_pem(ca.key),
+            "apiserver.crt": pki.cert_pem(apiserver), "apiserver.key": pki.key_pem(keys["apiserver"]),
+            "apiserver-kubelet-client.crt": pki.cert_pem(kubelet_client),
+            "apiserver-kubelet-client.key": pki.key_pem(keys["apiserver-kubelet-client"]),
+            "sa.key": pki.key_pem(keys["sa"]), "sa.pub": pki.public_pem(keys["sa"])}
+
+
 def _lay_out(state: dict[str, t.Any], specs: list[NodeSpec], ips: list[str], keys: dict[str, t.Any],
-             public_key: bytes) -> list[Tree]:
+             public_key: bytes, token: str) -> list[Tree]:
     """Issues every certificate, writes the controller's copies and returns each node's files."""
     lab_dir, api_server = state["lab_dir"], state["api_server"]
     ca: pki.CA = keys["ca"]
@@ -124,6 +192,11 @@ def _lay_out(state: dict[str, t.Any], specs: list[NodeSpec], ips: list[str], key
     admin_conf = kubeconfig(api_server, cluster="kubernetes", user="kubernetes-admin",
                             context="kubernetes-admin@kubernetes", ca_data=ca_pem,
                             cert_data=admin_cert, key_data=admin_key)
+    controller_manager = pki.client(ca, keys["controller-manager"], "system:kube-controller-manager", ())
+    controller_manager_conf = kubeconfig(
+        f"https://127.0.0.1:{kube.API_PORT}", cluster="kubernetes", user="system:kube-controller-manager",
+        context="system:kube-controller-manager@kubernetes", ca_data=ca_pem,
+        cert_data=pki.cert_pem(controller_manager), key_data=pki.key_pem(keys["controller-manager"]))
     write_private(p["ca_cert"], ca_pem, 0o644)
     write_private(p["ca_key"], pki.key_pem(ca.key))
     write_private(p["admin_cert"], admin_cert, 0o644)
@@ -140,18 +213,19 @@ def _lay_out(state: dict[str, t.Any], specs: list[NodeSpec], ips: list[str], key
             pair = pki.node_serving(ca, spec.name, [ip], serving_key, client_too=True)
             tree += layout.client_files(pki.cert_pem(pair), pki.key_pem(serving_key))
         else:
-            client = pki.node_client(ca, spec.name, client_key)
+            if layout.bootstraps(node):
+                tree += layout.bootstrap_files(node, ca_pem, token)
+            else:
+                client = pki.node_client(ca, spec.name, client_key)
+                tree += layout.client_files(pki.cert_pem(client), pki.key_pem(client_key))
             serving = pki.node_serving(ca, spec.name, [ip], serving_key)
-            tree += layout.client_files(pki.cert_pem(client), pki.key_pem(client_key))
             tree += layout.serving_files(pki.cert_pem(serving), pki.key_pem(serving_key))
         if spec.control_plane:
-            apiserver = pki.apiserver(ca, keys["apiserver"], [spec.name, *pki.API_DNS],
-                                      [pki.API_SERVICE_IP, ip])
-            tree += control_plane_files(node, ca, pki.cert_pem(apiserver), pki.key_pem(keys["apiserver"]),
-                                        admin_conf)
+            tree += control_plane_files(node, _control_plane_pki(keys, node), admin_conf, controller_manager_conf)
         entry.update({"ip": ip, "layout": spec.layout, "variant": spec.variant,
                       "image": state["images"][spec.variant], "profile": layout.profile,
-                      "control_plane": spec.control_plane, "paths": layout.paths()})
+                      "control_plane": spec.control_plane, "bootstrapped": layout.bootstraps(node),
+                      "paths": layout.paths()})
         trees.append(tree)
     return trees
 
@@ -165,32 +239,48 @@ def _ssh_up(ip: str) -> bool:
         return False
 
 
+def _finish_join(node: dict[str, t.Any]) -> bool:
+    """What `kubeadm join` does once the kubelet has bootstrapped: it deletes bootstrap-kubelet.conf."""
+    layout = LAYOUTS[node["layout"]]
+    script = (f"test -s {layout.kubeconfig} && test -e {layout.client_cert} "
+              f"&& rm -f {t.cast(Kubeadm, layout).bootstrap_kubeconfig}")
+    return sh(node["container"], script + " && echo joined", check=False).strip() == "joined"
+
+
+def _inotify_hint(state: dict[str, t.Any]) -> str:
+    """Every kubelet takes several inotify instances, and the host's limit (128 by default) is
+    shared by all containers: two labs at once run out of it, and the last kubelet fails."""
+    for node in state["nodes"]:
+        if "too many open files" in nodes.journal(node["container"], LAYOUTS[node["layout"]].service):
+            return (f"{node['name']}'s kubelet ran out of inotify instances (the host's "
+                    "fs.inotify.max_user_instances; fewer labs at once, or raise it); ")
+    return ""
+
+
 def wait_ready(state: dict[str, t.Any], timeout: float = READY_TIMEOUT) -> None:
-    """Until sshd answers on every node and every node is Ready in the API stand-in."""
+    """Until sshd answers on every node, every node is Ready and every join is finished."""
     for node in state["nodes"]:
         wait_until(lambda ip=node["ip"]: _ssh_up(ip), timeout, what=f"sshd on {node['name']}")
-    missing = [f for f in ("kube_api.py", "kubelet.py") if not os.path.exists(os.path.join(nodes.STANDINS_DIR, f))]
-    if missing:
-        # Only while the stand-ins are being written: settle for booted nodes.
-        log(f"stand-ins missing ({', '.join(missing)}): not waiting for Ready, only for systemd")
-        for node in state["nodes"]:
-            wait_until(lambda c=node["container"]: nodes.systemd_settled(c), timeout,
-                       what=f"systemd on {node['name']}")
-        return
     api = api_client(state, timeout=3.0)
     names = [n["name"] for n in state["nodes"]]
+    joining = {n["name"] for n in state["nodes"] if n.get("bootstrapped") and not n.get("joined")}
 
     def all_ready() -> bool:
         states = api.try_node_states() or {}
-        return all(states.get(name) == "Ready" for name in names)
+        for node in state["nodes"]:
+            if node["name"] in joining and states.get(node["name"]) == "Ready" and _finish_join(node):
+                joining.discard(node["name"])
+                node["joined"] = True
+        return not joining and all(states.get(name) == "Ready" for name in names)
 
     try:
-        wait_until(all_ready, timeout, what="every node Ready")
+        wait_until(all_ready, timeout, interval=1.0, what="every node Ready")
     except LabError:
         states = api.try_node_states()
         raise LabError(f"nodes not Ready after {timeout:.0f} s: "
-                       f"{states if states is not None else 'API unreachable'}; "
-                       f"see `labctl.py status --lab-dir {state['lab_dir']}`") from None
+                       f"{states if states is not None else 'API unreachable'}; {_inotify_hint(state)}"
+                       f"see `labctl.py status --lab-dir {state['lab_dir']}` and the nodes' journals") from None
+    write_state(state)
 
 
 def down(lab_dir: str = ".lab", prefix: str | None = None) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
-from . import pki
+from . import kube, pki
 from .files import Tree, directory, dump_yaml, file, kubeconfig, symlink
 
-STANDINS = "/opt/lab/standins"
 # Serving modes: ``file`` (tlsCertFile, healthy), ``selfsign`` (seed 000), ``bootstrap`` (seed 002).
 SERVING_MODES = ("file", "selfsign", "bootstrap")
+CONTROL_PLANE = "cp1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,32 +26,9 @@ class Node:
     ip: str
     api_server: str   # https://<cp1 IP>:6443
 
-
-def _kubelet_config(ca_file: str, *, serving: str, cert: str | None, key: str | None,
-                    extra: dict[str, t.Any] | None = None) -> str:
-    config: dict[str, t.Any] = {
-        "apiVersion": "kubelet.config.k8s.io/v1beta1",
-        "kind": "KubeletConfiguration",
-        "address": "0.0.0.0",
-        "port": 10250,
-        "healthzBindAddress": "127.0.0.1",
-        "healthzPort": 10248,
-        "authentication": {"anonymous": {"enabled": False},
-                           "webhook": {"cacheTTL": "0s", "enabled": True},
-                           "x509": {"clientCAFile": ca_file}},
-        "authorization": {"mode": "Webhook"},
-        "cgroupDriver": "systemd",
-        "clusterDNS": ["10.96.0.10"],
-        "clusterDomain": "cluster.local",
-        "rotateCertificates": True,
-    }
-    if serving == "bootstrap":
-        config["serverTLSBootstrap"] = True
-    elif serving == "file" and cert and key:
-        config["tlsCertFile"] = cert
-        config["tlsPrivateKeyFile"] = key
-    config.update(extra or {})
-    return dump_yaml(config)
+    @property
+    def control_plane(self) -> bool:
+        return self.name == CONTROL_PLANE
 
 
 class Layout:
@@ -96,8 +73,17 @@ class Layout:
     def config_files(self, node: Node, ca_pem: bytes, serving: str = "file") -> Tree:
         raise NotImplementedError
 
+    def bootstraps(self, node: Node) -> bool:
+        """True when the kubelet gets its client pair through TLS bootstrap, not from the lab."""
+        return False
+
+    def bootstrap_files(self, node: Node, ca_pem: bytes, token: str) -> Tree:
+        return []
+
 
 class Kubeadm(Layout):
+    """kubeadm: cp1 as after ``kubeadm init`` (its client pair in the kubelet's store), workers as
+    after ``kubeadm join`` (a bootstrap token; the kubelet writes its own client pair)."""
     name = "kubeadm"
     profile = "kubeadm"
     ca_cert = "/etc/kubernetes/pki/ca.crt"
@@ -105,7 +91,11 @@ class Kubeadm(Layout):
     serving_cert = "/var/lib/kubelet/pki/kubelet.crt"
     serving_key = "/var/lib/kubelet/pki/kubelet.key"
     kubeconfig = "/etc/kubernetes/kubelet.conf"
+    bootstrap_kubeconfig = "/etc/kubernetes/bootstrap-kubelet.conf"
     config = "/var/lib/kubelet/config.yaml"
+
+    def bootstraps(self, node: Node) -> bool:
+        return not node.control_plane
 
     def client_files(self, cert: bytes, key: bytes) -> Tree:
         # kubelet's certificate store: dated cert+key file and a -current symlink to it.
@@ -115,32 +105,41 @@ class Kubeadm(Layout):
                 symlink(self.client_cert, dated)]
 
     def serving_mode_files(self, node: Node, serving: str) -> Tree:
-        return [file(self.config, _kubelet_config(self.ca_cert, serving=serving, cert=self.serving_cert,
-                                                  key=self.serving_key,
-                                                  extra={"staticPodPath": "/etc/kubernetes/manifests"}))]
+        return [file(self.config, kube.kubelet_config(self.ca_cert, serving=serving, cert=self.serving_cert,
+                                                      key=self.serving_key, rotate=True,
+                                                      extra={"staticPodPath": "/etc/kubernetes/manifests"}))]
 
     def config_files(self, node: Node, ca_pem: bytes, serving: str = "file") -> Tree:
         # kubeadm init writes the control plane's kubelet.conf with named entries; a kubelet
-        # that joined through TLS bootstrap writes the default-* names.
-        cp = node.name == "cp1"
-        names = ({"cluster": "kubernetes", "user": f"system:node:{node.name}",
-                  "context": f"system:node:{node.name}@kubernetes"} if cp else
-                 {"cluster": "default-cluster", "user": "default-auth", "context": "default-context"})
-        return self.serving_mode_files(node, serving) + [
-            file(self.kubeconfig, kubeconfig(node.api_server, ca_data=ca_pem, cert_file=self.client_cert,
-                                             key_file=self.client_key, **names), 0o600),
-            file("/var/lib/kubelet/kubeadm-flags.env", f'KUBELET_KUBEADM_ARGS="--node-ip={node.ip}"\n'),
+        # that joined through TLS bootstrap writes the default-* names itself.
+        flags = f"--node-ip={node.ip}"
+        tree = self.serving_mode_files(node, serving)
+        if node.control_plane:
+            flags += " --register-with-taints=node-role.kubernetes.io/control-plane:NoSchedule"
+            tree.append(file(self.kubeconfig, kubeconfig(
+                node.api_server, cluster="kubernetes", user=f"system:node:{node.name}",
+                context=f"system:node:{node.name}@kubernetes", ca_data=ca_pem,
+                cert_file=self.client_cert, key_file=self.client_key), 0o600))
+        return tree + [
+            file("/var/lib/kubelet/kubeadm-flags.env", f'KUBELET_KUBEADM_ARGS="{flags}"\n'),
             directory("/etc/kubernetes/manifests"),
-            file("/usr/bin/kubelet", _wrapper("kubelet.py"), 0o755),
+            symlink("/usr/bin/kubelet", f"{kube.BIN}/kubelet"),
             file("/usr/lib/systemd/system/kubelet.service", KUBELET_PACKAGE_UNIT),
             file("/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", KUBEADM_DROPIN),
-            symlink("/etc/systemd/system/multi-user.target.wants/kubelet.service",
-                    "/usr/lib/systemd/system/kubelet.service"),
+            *kube.enabled("kubelet.service", "/usr/lib/systemd/system"),
+            *kube.runtime_files("kubelet.service"),
         ]
+
+    def bootstrap_files(self, node: Node, ca_pem: bytes, token: str) -> Tree:
+        """What ``kubeadm join`` leaves for the kubelet's TLS bootstrap."""
+        return [file(self.bootstrap_kubeconfig, kubeconfig(
+            node.api_server, cluster="kubernetes", user="tls-bootstrap-token-user",
+            context="tls-bootstrap-token-user@kubernetes", ca_data=ca_pem, token=token), 0o600)]
 
 
 class HandBuilt(Layout):
-    """The seed-003 worker: CoreOS-guide files under /etc/kubernetes/ssl, flags in the unit."""
+    """The seed-003 worker: CoreOS-guide files under /etc/kubernetes/ssl, flags in the unit, one
+    pair used both ways, a static kubeconfig and no rotation."""
     name = "hand"
     profile = "custom"
     ca_cert = "/etc/kubernetes/ssl/ca.pem"
@@ -164,7 +163,8 @@ class HandBuilt(Layout):
         if serving == "file":
             flags += [f"--tls-cert-file={self.serving_cert}", f"--tls-private-key-file={self.serving_key}"]
         unit = HAND_UNIT.format(flags=" \\\n  ".join(flags))
-        return [file(self.config, _kubelet_config(self.ca_cert, serving=serving, cert=None, key=None)),
+        return [file(self.config, kube.kubelet_config(self.ca_cert, serving=serving, cert=None, key=None,
+                                                      rotate=False)),
                 file("/etc/systemd/system/kubelet.service", unit)]
 
     def config_files(self, node: Node, ca_pem: bytes, serving: str = "file") -> Tree:
@@ -172,13 +172,16 @@ class HandBuilt(Layout):
             file(self.kubeconfig, kubeconfig(node.api_server, cluster="local", user="kubelet",
                                              context="kubelet-context", ca_file=self.ca_cert,
                                              cert_file=self.client_cert, key_file=self.client_key)),
-            file("/usr/bin/kubelet", _wrapper("kubelet.py"), 0o755),
-            symlink("/etc/systemd/system/multi-user.target.wants/kubelet.service",
-                    "/etc/systemd/system/kubelet.service"),
+            directory("/var/lib/kubelet", 0o700),
+            symlink("/usr/bin/kubelet", f"{kube.BIN}/kubelet"),
+            *kube.enabled("kubelet.service"),
+            *kube.runtime_files("kubelet.service"),
         ]
 
 
 class K3s(Layout):
+    """A k3s agent: k3s's file names, and the kubelet run with the flags k3s passes it. k3s
+    manages the kubelet's certificates itself, so the kubelet does not rotate them."""
     name = "k3s"
     profile = "k3s"
     service = "k3s-agent"
@@ -204,12 +207,12 @@ class K3s(Layout):
     def serving_mode_files(self, node: Node, serving: str) -> Tree:
         if serving == "selfsign":
             serving = "file"
-        return [file(self.config, _kubelet_config(self.client_ca, serving=serving, cert=self.serving_cert,
-                                                  key=self.serving_key))]
+        return [file(self.config, kube.kubelet_config(self.client_ca, serving=serving, cert=self.serving_cert,
+                                                      key=self.serving_key, rotate=False))]
 
     def config_files(self, node: Node, ca_pem: bytes, serving: str = "file") -> Tree:
-        wrapper = K3S_WRAPPER.format(standins=STANDINS, config=self.config, kubeconfig=self.kubeconfig,
-                                     agent=self.agent)
+        wrapper = K3S_WRAPPER.format(kubelet=f"{kube.BIN}/kubelet", config=self.config,
+                                     kubeconfig=self.kubeconfig, agent=self.agent)
         return self.serving_mode_files(node, serving) + [
             file("/etc/rancher/k3s/config.yaml",
                  dump_yaml({"server": node.api_server, "node-ip": node.ip, "node-name": node.name})),
@@ -218,36 +221,28 @@ class K3s(Layout):
                                              cert_file=self.client_cert, key_file=self.client_key)),
             file("/usr/local/bin/k3s", wrapper, 0o755),
             file("/etc/systemd/system/k3s-agent.service", K3S_UNIT),
-            symlink("/etc/systemd/system/multi-user.target.wants/k3s-agent.service",
-                    "/etc/systemd/system/k3s-agent.service"),
+            *kube.enabled("k3s-agent.service"),
+            *kube.runtime_files("k3s-agent.service"),
         ]
 
 
 LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (Kubeadm(), HandBuilt(), K3s())}
 
 
-def control_plane_files(node: Node, ca: pki.CA, apiserver_cert: bytes, apiserver_key: bytes,
-                        admin_kubeconfig: str) -> Tree:
-    """cp1's extras: the CA key, the API stand-in's certificate and unit, admin.conf."""
-    return [
-        file("/etc/kubernetes/pki/ca.key", pki.key_pem(ca.key), 0o600),
-        file("/etc/kubernetes/pki/apiserver.crt", apiserver_cert),
-        file("/etc/kubernetes/pki/apiserver.key", apiserver_key, 0o600),
+def control_plane_files(node: Node, pki_files: dict[str, bytes], admin_kubeconfig: str,
+                        controller_manager_kubeconfig: str) -> Tree:
+    """cp1's extras: the CA key and the control plane's own certificates, kubeconfigs and units."""
+    tree: Tree = [file(f"{kube.PKI}/{name}", data, 0o600 if name.endswith(".key") else 0o644)
+                  for name, data in pki_files.items()]
+    return tree + [
         file("/etc/kubernetes/admin.conf", admin_kubeconfig, 0o600),
-        directory("/var/lib/kube-api-standin", 0o700),
-        file("/etc/systemd/system/kube-apiserver.service", APISERVER_UNIT.format(standins=STANDINS)),
-        symlink("/etc/systemd/system/multi-user.target.wants/kube-apiserver.service",
-                "/etc/systemd/system/kube-apiserver.service"),
+        file("/etc/kubernetes/controller-manager.conf", controller_manager_kubeconfig, 0o600),
+        *kube.control_plane_units(node.ip),
     ]
 
 
 def authorized_keys(public_key: bytes) -> Tree:
     return [directory("/root/.ssh", 0o700), file("/root/.ssh/authorized_keys", public_key, 0o600)]
-
-
-def _wrapper(script: str) -> str:
-    return ("#!/bin/sh\n# kubecerts lab: the kubelet stand-in in place of the real binary\n"
-            f"export PYTHONDONTWRITEBYTECODE=1\nexec /usr/bin/python3 {STANDINS}/{script} \"$@\"\n")
 
 
 KUBELET_PACKAGE_UNIT = """\
@@ -313,33 +308,18 @@ ExecStart=/usr/local/bin/k3s agent
 WantedBy=multi-user.target
 """
 
+# k3s runs the kubelet inside its own process; the lab's `k3s agent` runs the real kubelet
+# binary with the flags k3s passes it (k3s pkg/daemons/agent), so the kubelet reads k3s's files.
 K3S_WRAPPER = """\
-#!/bin/sh
-# kubecerts lab: `k3s agent` runs the kubelet stand-in with the flags k3s would pass.
+#!/bin/bash
+# kubecerts lab: `k3s agent` runs the real kubelet with the flags k3s would pass. Named k3s, as
+# on a real k3s node, where the kubelet runs inside the k3s process and no kubelet process exists.
 set -eu
 [ "${{1:-}}" = agent ] || {{ echo "lab k3s: only 'agent' is supported" >&2; exit 2; }}
 conf=/etc/rancher/k3s/config.yaml
 node_ip=$(sed -n 's/^node-ip: *//p' "$conf")
 node_name=$(sed -n 's/^node-name: *//p' "$conf")
-export PYTHONDONTWRITEBYTECODE=1
-exec /usr/bin/python3 {standins}/kubelet.py --config={config} --kubeconfig={kubeconfig} \\
-  --cert-dir={agent} --node-ip="$node_ip" --hostname-override="$node_name"
-"""
-
-APISERVER_UNIT = """\
-[Unit]
-Description=Kubernetes API server (kubecerts lab stand-in)
-After=network-online.target
-
-[Service]
-Environment=PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=/opt/lab/api-python
-ExecStart=/usr/bin/python3 {standins}/kube_api.py --listen 0.0.0.0:6443 \\
-  --state-dir /var/lib/kube-api-standin \\
-  --ca-cert /etc/kubernetes/pki/ca.crt --ca-key /etc/kubernetes/pki/ca.key \\
-  --tls-cert /etc/kubernetes/pki/apiserver.crt --tls-key /etc/kubernetes/pki/apiserver.key
-Restart=always
-RestartSec=2
-
-[Install]
-WantedBy=multi-user.target
+exec -a /usr/local/bin/k3s {kubelet} --config={config} --kubeconfig={kubeconfig} \\
+  --cert-dir={agent} --node-ip="$node_ip" --hostname-override="$node_name" \\
+  --read-only-port=0 --resolv-conf=/etc/resolv.conf --serialize-image-pulls=false
 """

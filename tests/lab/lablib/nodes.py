@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import os
 
+from . import kube
 from .files import Tree, to_tar
 from .util import ULIMITS, LabError, podman, sh
 
 LABEL = "kubecerts-lab.prefix"
-STANDINS_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "standins"))
 
 
 def container_name(prefix: str, node: str) -> str:
@@ -24,10 +24,14 @@ def create(prefix: str, node: str, image: str, lab_dir: str) -> str:
     so every service starts once, with its files in place.
     """
     name = container_name(prefix, node)
+    # --privileged: the kubelet mounts (its root dir, tmpfs volumes), reads /dev/kmsg and writes
+    # cgroups; kind does the same. --cgroupns=private: it sees only its own node's cgroups, not
+    # every container on the machine (cadvisor would watch them all).
     podman("create", "--name", name, "--hostname", node, *ULIMITS, "--systemd=always",
+           "--privileged", "--cgroupns=private",
            "--label", f"{LABEL}={prefix}", "--label", f"kubecerts-lab.dir={lab_dir}",
            "--label", f"kubecerts-lab.node={node}",
-           "-v", f"{STANDINS_DIR}:/opt/lab/standins:ro", image, "/sbin/init")
+           "-v", f"{kube.BIN_DIR}:{kube.BIN}:ro", image, "/sbin/init")
     podman("init", name)
     return address(name)
 

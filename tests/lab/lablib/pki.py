@@ -74,9 +74,26 @@ def apiserver(ca: CA, key: Key, dns: t.Sequence[str], ips: t.Sequence[str]) -> x
                                 dns=list(dns), ips=list(ips), key=key, **window("good"))[0]
 
 
+def apiserver_sans(node: str, ip: str) -> tuple[list[str], list[str]]:
+    """The API server certificate's names: kubeadm's, plus 127.0.0.1 for kube-controller-manager,
+    which reaches the API on loopback (as on k0s and RKE2), so that seed 001 leaves it working."""
+    return [node, *API_DNS], [API_SERVICE_IP, ip, "127.0.0.1"]
+
+
 def admin(ca: CA, key: Key) -> x509.Certificate:
     return pkifactory.make_leaf(ca, "kubernetes-admin", orgs=("system:masters",), client=True,
                                 server=False, key=key, **window("good"))[0]
+
+
+def client(ca: CA, key: Key, cn: str, orgs: t.Sequence[str]) -> x509.Certificate:
+    """A control-plane client certificate (kube-apiserver-kubelet-client, kube-controller-manager)."""
+    return pkifactory.make_leaf(ca, cn, orgs=tuple(orgs), client=True, server=False, key=key,
+                                **window("good"))[0]
+
+
+def public_pem(key: Key) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def cert_pem(cert: x509.Certificate) -> bytes:

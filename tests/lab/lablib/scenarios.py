@@ -131,6 +131,8 @@ def stale_ca(target: Target) -> str:
     # The operator's own kubeconfig was updated by the upgrade; only the kubelets' were not.
     bundle = pki.cert_pem(target.ca().cert) + pki.cert_pem(new_ca.cert)
     _rewrite_admin_kubeconfig(target, bundle)
+    # So was kube-controller-manager's: its node-lifecycle controller marks the nodes NotReady.
+    _trust_in_controller_manager(target, bundle)
     return ("API server now serves a certificate from a new CA (DIR/ca/new-ca.crt, on cp1 "
             "/etc/kubernetes/pki/new-ca.crt); every kubelet logs \"x509: certificate signed by unknown "
             "authority\" and its node goes NotReady")
@@ -156,7 +158,7 @@ def heal_apiserver_cert(target: Target) -> str:
 
 
 def _proper_apiserver_sans(target: Target) -> tuple[list[str], list[str]]:
-    return [target.name, *pki.API_DNS], [pki.API_SERVICE_IP, target.node["ip"]]
+    return pki.apiserver_sans(target.name, target.node["ip"])
 
 
 def _apiserver_sans_file(target: Target) -> str:
@@ -227,6 +229,14 @@ def _rewrite_admin_kubeconfig(target: Target, ca_bundle: bytes) -> None:
                       key_data=key_data)
     write_private(os.path.join(lab_dir, "admin.kubeconfig"), text)
     target.push([file("/etc/kubernetes/admin.conf", text, 0o600)])
+
+
+def _trust_in_controller_manager(target: Target, ca_bundle: bytes) -> None:
+    conf = "/etc/kubernetes/controller-manager.conf"
+    text = nodes.read_file(target.container, conf).decode()
+    text = re.sub(r"certificate-authority-data: \S+", f"certificate-authority-data: {pki.b64(ca_bundle)}", text)
+    target.push([file(conf, text, 0o600)])
+    target.run("systemctl restart kube-controller-manager")
 
 
 def _donor(target: Target, source: str | None) -> dict[str, t.Any]:
