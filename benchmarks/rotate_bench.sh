@@ -8,9 +8,9 @@
 #   env:   ROTATE_BENCH_KEEP=1 keeps the lab;  ROTATE_BENCH_RUNS=N repeats each rotation N times
 #          ROTATE_BENCH_STARTUP_DELAYS="0 10 30" (the default) runs the rotation once per value S,
 #          every kubelet taking S more seconds to start (a systemd ExecStartPre sleep on the lab
-#          nodes). The stand-in is Ready about a second after it starts; a real kubelet needs its
-#          runtime, cAdvisor and PLEG first (docs/rotation.md, "Speed"), so the sweep shows where
-#          the ratio stands for slower kubelets, side by side in one run.
+#          nodes). The lab's real kubelets on fakecri are Ready within seconds; kubelets with a
+#          container runtime, images and pods take longer (docs/rotation.md, "Speed"), so the
+#          sweep shows where the ratio stands for slower kubelets, side by side in one run.
 #
 # The CA signs on the controller (the lab's copy of the cluster CA), the way an operator with
 # the CA on the controller runs it. Prints a Markdown table (the figures docs/rotation.md quotes).

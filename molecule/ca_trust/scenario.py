@@ -19,7 +19,6 @@ import datetime
 import json
 import os
 import re
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -184,26 +183,44 @@ def fingerprint_of(lab: Lab, node: str, path: str) -> str:
 
 
 def renew_control_plane(lab: Lab) -> None:
-    """What kubeadm would do between reissue and retire: API server serving and admin client
-    certificates from the new CA (its key now is /etc/kubernetes/pki/ca.key on cp1)."""
+    """What `kubeadm certs renew` does between reissue and retire: the control plane's own
+    certificates from the new CA (its key now is /etc/kubernetes/pki/ca.key on cp1): the API
+    server's serving pair, its kubelet client pair, kube-controller-manager's kubeconfig and
+    the admin kubeconfig. Their CAs are the kubelets' business, not the collection's."""
     sans = lab.exec("cp1", "openssl x509 -in /etc/kubernetes/pki/apiserver.crt -noout -ext subjectAltName | tail -1")
     sans = sans.strip().replace("IP Address:", "IP:")
     lab.exec("cp1", f"""
 cd /etc/kubernetes/pki
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout apiserver.key.new -subj /CN=kube-apiserver \
-  -out /tmp/apiserver.csr 2>/dev/null
-printf 'subjectAltName=%s\\nextendedKeyUsage=serverAuth\\nkeyUsage=critical,digitalSignature\\n' '{sans}' > /tmp/api.ext
-openssl x509 -req -in /tmp/apiserver.csr -CA rotation-ca.crt -CAkey ca.key -CAcreateserial -days 365 \
-  -extfile /tmp/api.ext -out apiserver.crt.new 2>/dev/null
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /tmp/admin.key \
-  -subj /O=system:masters/CN=kubernetes-admin -out /tmp/admin.csr 2>/dev/null
-printf 'extendedKeyUsage=clientAuth\\nkeyUsage=critical,digitalSignature\\n' > /tmp/admin.ext
-openssl x509 -req -in /tmp/admin.csr -CA rotation-ca.crt -CAkey ca.key -CAcreateserial -days 365 \
-  -extfile /tmp/admin.ext -out /tmp/admin.crt 2>/dev/null
-mv apiserver.key.new apiserver.key && mv apiserver.crt.new apiserver.crt
-systemctl restart kube-apiserver
+# issue NAME SUBJECT EXTENSIONS: a P-256 pair NAME.key.new/NAME.crt.new from the new CA
+issue() {{
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key.new" -subj "$2" \
+    -out /tmp/renew.csr 2>/dev/null
+  printf "$3" > /tmp/renew.ext
+  openssl x509 -req -in /tmp/renew.csr -CA rotation-ca.crt -CAkey ca.key -CAcreateserial -days 365 \
+    -extfile /tmp/renew.ext -out "$1.crt.new" 2>/dev/null
+}}
+client='extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n'
+issue apiserver /CN=kube-apiserver 'subjectAltName={sans}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n'
+issue apiserver-kubelet-client /O=system:masters/CN=kube-apiserver-kubelet-client "$client"
+issue /tmp/controller-manager /CN=system:kube-controller-manager "$client"
+issue /tmp/admin /O=system:masters/CN=kubernetes-admin "$client"
+for name in apiserver apiserver-kubelet-client; do mv $name.key.new $name.key && mv $name.crt.new $name.crt; done
+python3 - <<'PY'
+import base64, re
+conf = "/etc/kubernetes/controller-manager.conf"
+data = {{k: base64.b64encode(open(f, "rb").read()).decode() for k, f in (
+    ("certificate-authority-data", "/etc/kubernetes/pki/rotation-ca.crt"),
+    ("client-certificate-data", "/tmp/controller-manager.crt.new"),
+    ("client-key-data", "/tmp/controller-manager.key.new"))}}
+text = open(conf).read()
+for key, value in data.items():
+    text = re.sub(key + r": \\S+", key + ": " + value, text)
+open(conf, "w").write(text)
+PY
+rm -f /tmp/controller-manager.*
+systemctl restart kube-apiserver kube-controller-manager
 """)
-    cert, key = lab.exec("cp1", "cat /tmp/admin.crt"), lab.exec("cp1", "cat /tmp/admin.key; rm -f /tmp/admin.*")
+    cert, key = lab.exec("cp1", "cat /tmp/admin.crt.new"), lab.exec("cp1", "cat /tmp/admin.key.new; rm -f /tmp/admin.*")
     for path, data, mode in ((lab.client[0], cert, 0o644), (lab.client[1], key, 0o600)):
         with open(path, "w", encoding="ascii") as handle:
             handle.write(data)

@@ -1,6 +1,6 @@
 # Copyright (c) kubecerts.kubelet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A tiny stdlib client for the API stand-in, used by labctl to wait for Ready nodes."""
+"""A tiny stdlib client for the lab's kube-apiserver, used by labctl to wait for Ready nodes."""
 from __future__ import annotations
 
 import http.client

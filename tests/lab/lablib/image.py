@@ -13,14 +13,12 @@ import contextlib
 import fcntl
 import glob
 import hashlib
-import importlib.metadata
 import json
 import os
 import platform
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -53,14 +51,7 @@ MASKED_UNITS = ("getty@.service", "console-getty.service", "systemd-logind.servi
                 "fstrim.timer", "dpkg-db-backup.timer", "systemd-tmpfiles-clean.timer",
                 "systemd-remount-fs.service", "sys-kernel-config.mount", "sys-kernel-debug.mount",
                 "sys-kernel-tracing.mount", "systemd-udevd.service", "systemd-journald-audit.socket")
-# The API stand-in (cp1's kube-apiserver.service) gets its own cryptography, the controller's
-# version, in a directory only that service puts on PYTHONPATH: it is a separate program, like
-# the real kube-apiserver binary, and the node's python3-cryptography (Debian's, older) stays
-# what the collection's modules see on every node.
-API_PYTHON_DIR = "opt/lab/api-python"
-RECIPE_VERSION = 2
-# python3 of the Debian/Ubuntu releases debootstrap may build (the host's own release is used).
-IMAGE_PYTHON = {"bookworm": "3.11", "trixie": "3.13", "jammy": "3.10", "noble": "3.12"}
+RECIPE_VERSION = 3
 LOCK_PATH = "/var/tmp/kubecerts-lab-image.lock"
 
 
@@ -72,16 +63,10 @@ def host_codename() -> str:
     raise LabError("/etc/os-release has no VERSION_CODENAME; cannot pick a debootstrap suite")
 
 
-def api_cryptography_version() -> str:
-    return importlib.metadata.version("cryptography")
-
-
 def recipe(variant: str, suite: str) -> dict[str, t.Any]:
     packages = [p for p in PACKAGES if variant == "full" or p != "python3-cryptography"]
     result = {"version": RECIPE_VERSION, "suite": suite, "variant": variant, "packages": packages,
               "files": IMAGE_FILES, "masked": list(MASKED_UNITS), "machine": platform.machine()}
-    if variant == "full":
-        result["api_python"] = {"cryptography": api_cryptography_version()}
     if os.environ.get("KUBECERTS_LAB_IMAGE_SALT"):
         # Lets the benchmark time a fresh build without touching images other labs use.
         result["salt"] = os.environ["KUBECERTS_LAB_IMAGE_SALT"]
@@ -156,21 +141,6 @@ def _customise(rootfs: str) -> None:
     os.makedirs(os.path.join(rootfs, "run/sshd"), exist_ok=True)
 
 
-def _fetch_api_python(target: str) -> str:
-    """Binary wheels for the image's Python, fetched by the controller's pip (PyPI or its mirror).
-
-    The image's Python is the host's: both come from the same release (host_codename()).
-    """
-    version = IMAGE_PYTHON.get(host_codename(), f"{sys.version_info.major}.{sys.version_info.minor}")
-    machine = platform.machine()
-    run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-conflicts",
-         "--target", target, "--only-binary=:all:",
-         "--platform", f"manylinux_2_28_{machine}", "--platform", f"manylinux2014_{machine}",
-         "--python-version", version, "--implementation", "cp",
-         f"cryptography=={api_cryptography_version()}"], timeout=600)
-    return target
-
-
 def _debootstrap_log(rootfs: str) -> str:
     try:
         with open(os.path.join(rootfs, "debootstrap", "debootstrap.log"), encoding="utf-8",
@@ -216,23 +186,14 @@ def _build(suite: str, tags: dict[str, str], missing: list[str]) -> None:
     try:
         log(f"building node image {', '.join(tags[v] for v in missing)} (debootstrap {suite})")
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            # The API stand-in's wheels download while debootstrap runs.
-            wheels = pool.submit(_fetch_api_python, os.path.join(workdir, "api-python")) \
-                if "full" in missing else None
+        with ThreadPoolExecutor(max_workers=1) as pool:
             _debootstrap(suite, rootfs, mirror)
             log(f"debootstrap done in {time.monotonic() - started:.0f} s")
             _customise(rootfs)
-            if wheels is not None:
-                version = IMAGE_PYTHON.get(suite, f"{sys.version_info.major}.{sys.version_info.minor}")
-                if not os.path.isdir(os.path.join(rootfs, f"usr/lib/python{version}")):
-                    raise LabError(f"the {suite} image has no python{version}; update IMAGE_PYTHON in {__file__}")
-                shutil.move(wheels.result(), os.path.join(rootfs, API_PYTHON_DIR))
             # Both imports read the root file system at once; nocrypto's changes go to an overlay.
             full = pool.submit(_import, rootfs, tags["full"]) if "full" in missing else None
             if "nocrypto" in missing:
                 with _overlay(rootfs, workdir) as merged:
-                    shutil.rmtree(os.path.join(merged, API_PYTHON_DIR), ignore_errors=True)
                     run(["chroot", merged, "dpkg", "--purge", "python3-cryptography"])
                     _import(merged, image_tag("nocrypto", suite))
             if full is not None:

@@ -9,7 +9,6 @@ distribution would have it.
 from __future__ import annotations
 
 import dataclasses
-import typing as t
 
 from . import kube, pki
 from .files import Tree, directory, dump_yaml, file, kubeconfig, symlink

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 from . import kube
 from .files import Tree, to_tar
