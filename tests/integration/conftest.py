@@ -1,14 +1,14 @@
 # Copyright (c) kubecerts.kubelet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures that run the lab stand-ins as real processes on 127.0.0.1 with ephemeral ports
-and PKIs generated at run time."""
+"""Fixtures for the integration tests: PKIs generated at run time and a real Kubernetes control
+plane (etcd, kube-apiserver, kube-controller-manager from the lab's binary cache) run as
+processes on 127.0.0.1 with ephemeral ports."""
 from __future__ import annotations
 
 import base64
 import http.client
 import json
 import os
-import re
 import socket
 import ssl
 import subprocess
@@ -17,19 +17,23 @@ import time
 import typing as t
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 
 import pkifactory  # noqa: E402
+from lablib import kube  # noqa: E402
+from lablib.util import LabError  # noqa: E402
 
-STANDINS = os.path.join(ROOT, "tests", "lab", "standins")
-KUBE_API = os.path.join(STANDINS, "kube_api.py")
-KUBELET = os.path.join(STANDINS, "kubelet.py")
-# The kubelet stand-in must run where python3-cryptography is missing: poison the import.
-NO_CRYPTOGRAPHY = ("import os, runpy, sys; sys.modules['cryptography'] = None; sys.argv = sys.argv[1:]; "
-                   "sys.path.insert(0, os.path.dirname(sys.argv[0])); runpy.run_path(sys.argv[0], run_name='__main__')")
+ADMIN_CN, ADMIN_GROUP = "kubernetes-admin", "system:masters"
+# The user the bootstrap RBAC policy binds to the system:kube-controller-manager role.
+CONTROLLER_MANAGER_CN = "system:kube-controller-manager"
+# The ServiceAccount kube-controller-manager creates for csrsigning and csrapproving when they
+# start (--use-service-account-credentials): its existence says both controllers are running.
+CERTIFICATE_CONTROLLER_SA = "/api/v1/namespaces/kube-system/serviceaccounts/certificate-controller"
 
 
 def free_port() -> int:
@@ -50,15 +54,13 @@ def wait_for(check: t.Callable[[], t.Any], timeout: float = 15.0, interval: floa
 
 
 class Pki:
-    """A cluster CA, a stale CA with the same name (the seed-004 shape), and leaves on demand."""
+    """A cluster CA, the API server's serving certificate for 127.0.0.1, and leaves on demand."""
 
     def __init__(self, root: str) -> None:
         self.root = root
         self.ca = pkifactory.make_ca("kubernetes")
-        self.stale_ca = pkifactory.make_ca("kubernetes")
         self.ca_cert = self.write("ca.crt", pkifactory.cert_pem(self.ca.cert))
         self.ca_key = self.write("ca.key", pkifactory.key_pem(self.ca.key), 0o600)
-        self.stale_ca_cert = self.write("stale-ca.crt", pkifactory.cert_pem(self.stale_ca.cert))
         self.api_cert, self.api_key = self.leaf_files("apiserver", "kube-apiserver", orgs=(), server=True,
                                                       client=False, ips=["127.0.0.1"], dns=["localhost"])
 
@@ -74,29 +76,12 @@ class Pki:
         cert, key = pkifactory.make_leaf(self.ca, cn, orgs=orgs, client=True)
         return pkifactory.cert_pem(cert), pkifactory.key_pem(key)
 
-    def node_identity(self, node: str) -> tuple[bytes, bytes]:
-        return self.identity(f"system:node:{node}", ["system:nodes"])
-
-    def kubeconfig(self, path: str, server: str, cert: bytes, key: bytes, *, ca: bytes | None = None,
-                   form: str = "data") -> str:
-        """form: ``data`` (everything embedded), ``files`` (separate cert/key files next to it),
-        ``combined`` (kubeadm: cert+key in one kubelet-client-current.pem, CA embedded)."""
-        ca = ca or pkifactory.cert_pem(self.ca.cert)
-        base = os.path.dirname(path)
-        cluster: dict[str, t.Any] = {"server": server}
-        user: dict[str, t.Any] = {}
-        if form == "data":
-            cluster["certificate-authority-data"] = base64.b64encode(ca).decode()
-            user = {"client-certificate-data": base64.b64encode(cert).decode(),
-                    "client-key-data": base64.b64encode(key).decode()}
-        elif form == "files":
-            cluster["certificate-authority"] = pkifactory.write(os.path.join(base, "ca.pem"), ca)
-            user = {"client-certificate": pkifactory.write(os.path.join(base, "client.pem"), cert),
-                    "client-key": pkifactory.write(os.path.join(base, "client-key.pem"), key, 0o600)}
-        else:
-            cluster["certificate-authority-data"] = base64.b64encode(ca).decode()
-            combined = pkifactory.write(os.path.join(base, "pki", "kubelet-client-current.pem"), cert + key, 0o600)
-            user = {"client-certificate": combined, "client-key": combined}
+    def kubeconfig(self, path: str, server: str, cert: bytes, key: bytes) -> str:
+        """A kubeconfig with the CA, certificate and key embedded."""
+        ca = pkifactory.cert_pem(self.ca.cert)
+        cluster = {"server": server, "certificate-authority-data": base64.b64encode(ca).decode()}
+        user = {"client-certificate-data": base64.b64encode(cert).decode(),
+                "client-key-data": base64.b64encode(key).decode()}
         config = {"apiVersion": "v1", "kind": "Config", "current-context": "default",
                   "clusters": [{"name": "lab", "cluster": cluster}], "users": [{"name": "default-auth", "user": user}],
                   "contexts": [{"name": "default", "context": {"cluster": "lab", "user": "default-auth"}}]}
@@ -104,7 +89,7 @@ class Pki:
 
 
 class Process:
-    """A stand-in process whose stdout goes to a log file."""
+    """A process whose stdout and stderr go to a log file."""
 
     def __init__(self, argv: list[str], log_path: str) -> None:
         self.argv, self.log_path = argv, log_path
@@ -116,19 +101,18 @@ class Process:
         return self
 
     @property
+    def name(self) -> str:
+        return os.path.basename(self.argv[0])
+
+    @property
     def log(self) -> str:
         with open(self.log_path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
 
-    def wait_log(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
-        try:
-            return wait_for(lambda: re.search(pattern, self.log), timeout)
-        except AssertionError:
-            raise AssertionError(f"no log line matches {pattern!r} within {timeout:g}s:\n{self.log[-3000:]}") from None
-
-    def wait_exit(self, timeout: float = 15.0) -> int:
-        assert self.proc is not None
-        return self.proc.wait(timeout=timeout)
+    def check_running(self) -> None:
+        """Fails with the end of its log when the process has exited: waiting on it would only time out."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited ({self.proc.returncode}):\n{self.log[-3000:]}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -140,50 +124,112 @@ class Process:
                 self.proc.wait()
 
 
-class Api(Process):
-    """The API stand-in plus an admin client (stdlib, so tests see raw bodies)."""
+def _flags(**flags: str) -> list[str]:
+    return [f"--{name.replace('_', '-')}={value}" for name, value in flags.items()]
 
-    def __init__(self, pki: Pki, workdir: str, *extra: str, tls: tuple[str, str] | None = None,
-                 grace: float = 2.0) -> None:
+
+class ControlPlane:
+    """etcd, kube-apiserver and kube-controller-manager on 127.0.0.1, as a kubeadm control plane
+    but for what the tests need: the Node and RBAC authorizers, NodeRestriction, and the CSR
+    signer and approver controllers, with ``pki``'s CA as the client CA and the signing CA.
+    Plus an admin (O=system:masters) stdlib client, so tests see the API server's raw bodies."""
+
+    def __init__(self, pki: Pki, workdir: str) -> None:
         self.pki, self.workdir = pki, workdir
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
-        tls_cert, tls_key = tls or (pki.api_cert, pki.api_key)
-        argv = [sys.executable, KUBE_API, "--listen", f"127.0.0.1:{self.port}",
-                "--state-dir", os.path.join(workdir, "state"), "--ca-cert", pki.ca_cert, "--ca-key", pki.ca_key,
-                "--tls-cert", tls_cert, "--tls-key", tls_key, "--node-monitor-grace-period", str(grace), *extra]
-        super().__init__(argv, os.path.join(workdir, "kube-api.log"))
-        self.admin_cert, self.admin_key = pki.leaf_files("admin", "kubernetes-admin", orgs=("system:masters",))
-        self.admin_kubeconfig = pki.kubeconfig(os.path.join(workdir, "admin.kubeconfig"), self.url,
-                                               *pki.identity("kubernetes-admin", ["system:masters"]))
+        self.etcd_url = f"http://127.0.0.1:{free_port()}"
+        self.ca_cert = pki.ca_cert
+        self.admin_cert, self.admin_key = pki.leaf_files("admin", ADMIN_CN, orgs=(ADMIN_GROUP,))
+        self.admin_kubeconfig = self.kubeconfig("admin", ADMIN_CN, [ADMIN_GROUP])
+        self.processes = [self._etcd(), self._apiserver(), self._controller_manager()]
 
-    def start(self) -> "Api":
-        super().start()
-        wait_for(self._answers, 20, what=f"the API stand-in on {self.url}\n{self.log[-2000:]}")
+    # --- the three processes --------------------------------------------------------------------
+
+    def _process(self, binary: str, *args: str) -> Process:
+        return Process([os.path.join(kube.BIN_DIR, binary), *args], os.path.join(self.workdir, f"{binary}.log"))
+
+    def _etcd(self) -> Process:
+        peer_url = f"http://127.0.0.1:{free_port()}"
+        return self._process("etcd", *_flags(
+            name="loopback", data_dir=os.path.join(self.workdir, "etcd"),
+            listen_client_urls=self.etcd_url, advertise_client_urls=self.etcd_url,
+            listen_peer_urls=peer_url, initial_advertise_peer_urls=peer_url,
+            initial_cluster=f"loopback={peer_url}"),
+            # The data is thrown away after the module: durability would only slow every write.
+            "--unsafe-no-fsync")
+
+    def _apiserver(self) -> Process:
+        # kube-controller-manager's controllers authenticate with ServiceAccount tokens.
+        key = pkifactory.new_key()
+        sa_key = pkifactory.write(os.path.join(self.workdir, "sa.key"), pkifactory.key_pem(key), 0o600)
+        sa_pub = pkifactory.write(os.path.join(self.workdir, "sa.pub"), key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        return self._process("kube-apiserver", *_flags(
+            bind_address="127.0.0.1", advertise_address="127.0.0.1", secure_port=str(self.port),
+            etcd_servers=self.etcd_url,
+            authorization_mode="Node,RBAC", enable_admission_plugins="NodeRestriction",
+            client_ca_file=self.pki.ca_cert,
+            tls_cert_file=self.pki.api_cert, tls_private_key_file=self.pki.api_key,
+            service_account_issuer="https://kubernetes.default.svc.cluster.local",
+            service_account_key_file=sa_pub, service_account_signing_key_file=sa_key,
+            service_cluster_ip_range=kube.SERVICE_CIDR,
+            # The "kubernetes" Service's endpoint would be 127.0.0.1, which Endpoints refuse: the
+            # reconciler would log that error every 10 s. Nothing here uses the Service.
+            endpoint_reconciler_type="none"))
+
+    def _controller_manager(self) -> Process:
+        return self._process("kube-controller-manager", *_flags(
+            kubeconfig=self.kubeconfig("controller-manager", CONTROLLER_MANAGER_CN, []),
+            # Only the CSR controllers: csrsigning signs with the cluster CA once a CSR is approved;
+            # csrapproving is the real competitor of the module under test, which approves kubelet
+            # client CSRs only where RBAC binds nodeclient/selfnodeclient (nothing here does).
+            controllers="csrsigning,csrapproving",
+            cluster_signing_cert_file=self.pki.ca_cert, cluster_signing_key_file=self.pki.ca_key,
+            # Each controller as its own ServiceAccount, bound by the bootstrap RBAC policy: the
+            # system:kube-controller-manager user itself may not update CSRs.
+            use_service_account_credentials="true",
+            leader_elect="false",
+            # Nothing probes its health endpoints: no port to collide with a lab on this machine.
+            secure_port="0"))
+
+    def start(self) -> "ControlPlane":
+        """Starts all three at once: kube-apiserver waits for etcd, the controller manager for it."""
+        for process in self.processes:
+            process.start()
+        wait_for(lambda: self._healthy("/readyz"), 60, interval=0.2, what=f"{self.url}/readyz")
+        wait_for(lambda: self._healthy(CERTIFICATE_CONTROLLER_SA), 60, interval=0.2,
+                 what="kube-controller-manager's certificate controllers")
         return self
 
-    def _answers(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"the API stand-in exited:\n{self.log[-3000:]}")
+    def _healthy(self, path: str) -> bool:
+        for process in self.processes:
+            process.check_running()
         try:
-            return self.request("GET", "/version")[0] == 200
+            return self.request("GET", path)[0] == 200
         except OSError:
             return False
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
 
-    def context(self, cert: str | None = None, key: str | None = None, anonymous: bool = False) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=self.pki.ca_cert)
-        if not anonymous:
-            context.load_cert_chain(cert or self.admin_cert, key or self.admin_key)
+    # --- clients ----------------------------------------------------------------------------------
+
+    def kubeconfig(self, name: str, cn: str, orgs: t.Sequence[str], server: str | None = None) -> str:
+        """A kubeconfig for a client certificate CN=cn, O=orgs from the cluster CA."""
+        return self.pki.kubeconfig(os.path.join(self.workdir, f"{name}.kubeconfig"), server or self.url,
+                                   *self.pki.identity(cn, orgs))
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.ca_cert)
+        context.load_cert_chain(self.admin_cert, self.admin_key)
         return context
 
-    def request(self, method: str, path: str, body: t.Any = None, *, context: ssl.SSLContext | None = None,
+    def request(self, method: str, path: str, body: t.Any = None, *,
                 content_type: str = "application/json") -> tuple[int, t.Any]:
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context or self.context(), timeout=10)
+        """As the admin: the status and the JSON body (or the text, where it is not JSON)."""
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context(), timeout=10)
         try:
             data = json.dumps(body).encode() if body is not None else None
             conn.request(method, path, body=data, headers={"Content-Type": content_type, "Accept": "application/json"})
@@ -196,77 +242,34 @@ class Api(Process):
         except ValueError:
             return response.status, raw.decode()
 
-    def node(self, name: str) -> dict[str, t.Any]:
-        code, body = self.request("GET", f"/api/v1/nodes/{name}")
+    def add_node(self, name: str, addresses: t.Sequence[tuple[str, str]]) -> dict[str, t.Any]:
+        """A Node with these (type, address) pairs in its status. The API server ignores the status
+        of a POST, so the addresses are merged into the status subresource afterwards, as a
+        kubelet does."""
+        code, body = self.request("POST", "/api/v1/nodes",
+                                  {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
+        assert code == 201, body
+        status = {"addresses": [{"type": kind, "address": address} for kind, address in addresses]}
+        code, body = self.request("PATCH", f"/api/v1/nodes/{name}/status", {"status": status},
+                                  content_type="application/merge-patch+json")
         assert code == 200, body
         return body
-
-    def ready(self, name: str) -> str | None:
-        code, body = self.request("GET", f"/api/v1/nodes/{name}")
-        if code != 200:
-            return None
-        return next((c["status"] for c in body["status"].get("conditions", []) if c["type"] == "Ready"), None)
 
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return Pki(str(tmp_path_factory.mktemp("standin-pki")))
+    return Pki(str(tmp_path_factory.mktemp("pki")))
 
 
 @pytest.fixture(scope="module")
-def api(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Api]:
-    server = Api(pki, str(tmp_path_factory.mktemp("kube-api")), grace=4).start()
-    yield server
-    server.stop()
-
-
-class Kubelet(Process):
-    """A kubelet stand-in on loopback ports, run with the cryptography import poisoned."""
-
-    def __init__(self, workdir: str, node: str, kubeconfig: str, config: dict[str, t.Any] | None = None,
-                 *extra: str) -> None:
-        os.makedirs(workdir, exist_ok=True)
-        self.workdir, self.node = workdir, node
-        self.port, self.healthz_port = free_port(), free_port()
-        self.cert_dir = os.path.join(workdir, "pki")
-        self.faults = os.path.join(workdir, "reject-fingerprints")
-        settings = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
-                    "address": "127.0.0.1", "port": self.port, "healthzBindAddress": "127.0.0.1",
-                    "healthzPort": self.healthz_port, "authentication": {"anonymous": {"enabled": False}},
-                    "rotateCertificates": True}
-        settings.update(config or {})
-        self.config = pkifactory.write(os.path.join(workdir, "config.yaml"), json.dumps(settings).encode())
-        argv = [sys.executable, "-c", NO_CRYPTOGRAPHY, KUBELET, f"--config={self.config}",
-                f"--kubeconfig={kubeconfig}", f"--cert-dir={self.cert_dir}", f"--hostname-override={node}",
-                "--node-ip=127.0.0.1", "--node-status-update-frequency=0.5", f"--lab-faults-file={self.faults}",
-                *extra]
-        super().__init__(argv, os.path.join(workdir, "kubelet.log"))
-
-    def wait_listening(self, timeout: float = 15.0) -> None:
-        def listening() -> bool:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            except OSError:
-                return False
-        try:
-            wait_for(listening, timeout)
-        except AssertionError:
-            raise AssertionError(f"the kubelet is not listening on {self.port}:\n{self.log[-3000:]}") from None
-
-    def served_der(self, timeout: float = 5.0) -> bytes:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as raw:
-            with context.wrap_socket(raw) as conn:
-                return conn.getpeercert(True) or b""
-
-
-@pytest.fixture
-def kubelets() -> t.Iterator[list[Kubelet]]:
-    """Collects the kubelets a test starts and stops them afterwards."""
-    started: list[Kubelet] = []
-    yield started
-    for kubelet in started:
-        kubelet.stop()
+def control_plane(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[ControlPlane]:
+    """A fresh control plane per test module (an empty etcd), stopped after its last test."""
+    try:
+        kube.ensure_binaries()
+    except LabError as exc:
+        pytest.skip(str(exc))
+    plane = ControlPlane(pki, str(tmp_path_factory.mktemp("control-plane")))
+    try:
+        yield plane.start()
+    finally:
+        plane.stop()

@@ -1,10 +1,13 @@
 # Copyright (c) kubecerts.kubelet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""csr_approve against the lab's Kubernetes API stand-in, run as a real process on 127.0.0.1.
+"""csr_approve against a real kube-apiserver and kube-controller-manager on 127.0.0.1 (conftest's
+``control_plane``).
 
 CSRs are created through the API by the identities that would create them (a node's client
-certificate), so the stand-in's authentication, Node authorizer, NodeRestriction admission,
-approval validation and signer all take part. Decisions are checked on the API's state
+certificate), so the API server's authentication, Node authorizer, NodeRestriction admission
+and approval validation take part, and kube-controller-manager's csrsigning signs what is
+approved. Its csrapproving runs too, but without the nodeclient/selfnodeclient RBAC bindings
+it approves nothing: every approval is the module's. Decisions are checked on the API's state
 afterwards: conditions written, certificates issued (or not) by the signer.
 """
 from __future__ import annotations
@@ -12,8 +15,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -26,36 +27,28 @@ from cryptography import x509
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import KubeClient
 from ansible_collections.kubecerts.kubelet.plugins.modules import csr_approve
 
-# conftest (the stand-in author's fixtures) also puts tests/unit on sys.path for csrfactory.
-from conftest import KUBE_API, Api, Kubelet, Pki, free_port, wait_for
+# conftest also puts tests/unit on sys.path for csrfactory.
+from conftest import ControlPlane, free_port
 from csrfactory import CLIENT, csr_object
 
 BUCKET_KEYS = {"approved": "approved", "denied": "denied", "skipped": "skipped_csrs"}
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 NODES = {"worker1": "10.0.0.11", "worker2": "10.0.0.12"}
 # The inventory's word for each node's IPs, as the csr_approval role passes it: the independent
-# evidence an IP SAN needs besides the Node's own status. kl1 is the kubelet stand-in's node.
-NODE_ADDRESSES = {**{node: [ip] for node, ip in NODES.items()}, "kl1": ["10.0.0.21"]}
-
-pytestmark = pytest.mark.skipif(not os.path.exists(KUBE_API), reason="the lab API stand-in is not there")
+# evidence an IP SAN needs besides the Node's own status.
+NODE_ADDRESSES = {node: [ip] for node, ip in NODES.items()}
 
 
 class Cluster:
-    """The API stand-in (conftest's ``Api``, client CSRs left to us) plus kubeconfigs for the
+    """The control plane seen through the collection's own client, plus kubeconfigs for the
     identities the tests need."""
 
-    def __init__(self, pki: Pki, workdir: str) -> None:
-        self.pki, self.dir = pki, workdir
-        self.server = Api(pki, workdir, "--no-auto-approve-node-client").start()
-        self.url, self.ca, self.ca_path = self.server.url, pki.ca, pki.ca_cert
-        self.admin = self.server.admin_kubeconfig
-
-    def stop(self) -> None:
-        self.server.stop()
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane, self.ca, self.admin = plane, plane.pki.ca, plane.admin_kubeconfig
+        self.identities = {node: self.node_identity(node) for node in (*NODES, "ghost")}
 
     def kubeconfig(self, name: str, cn: str, orgs: list[str], server: str | None = None) -> str:
-        return self.pki.kubeconfig(os.path.join(self.dir, f"{name}.kubeconfig"), server or self.url,
-                                   *self.pki.identity(cn, orgs))
+        return self.plane.kubeconfig(name, cn, orgs, server)
 
     def client(self, kubeconfig: str | None = None) -> KubeClient:
         return KubeClient.from_params({"kubeconfig": kubeconfig or self.admin})
@@ -79,7 +72,8 @@ class Cluster:
         return [(c["type"], c.get("reason", "")) for c in (self.csr(name).get("status") or {}).get("conditions") or []]
 
     def issued(self, name: str, timeout: float = 30) -> x509.Certificate | None:
-        """The certificate the stand-in's signer issued for an approved CSR (it signs asynchronously)."""
+        """The certificate kube-controller-manager's csrsigning issued for an approved CSR (it signs
+        asynchronously, within a second or two of the approval)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             certificate = (self.csr(name).get("status") or {}).get("certificate")
@@ -90,19 +84,10 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(pki, tmp_path_factory):
-    lab = Cluster(pki, str(tmp_path_factory.mktemp("csr-approve-api")))
-    try:
-        with lab.client() as admin:
-            for node, ip in NODES.items():
-                admin.request("POST", "/api/v1/nodes", body={
-                    "apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
-                    "status": {"addresses": [{"type": "InternalIP", "address": ip},
-                                             {"type": "Hostname", "address": node}]}})
-        lab.identities = {node: lab.node_identity(node) for node in (*NODES, "ghost")}
-        yield lab
-    finally:
-        lab.stop()
+def cluster(control_plane: ControlPlane) -> Cluster:
+    for node, ip in NODES.items():
+        control_plane.add_node(node, [("InternalIP", ip), ("Hostname", node)])
+    return Cluster(control_plane)
 
 
 def run(args: dict, capsys, vouch: bool = True) -> dict:
@@ -139,8 +124,9 @@ CRAFTED = {
 
 
 def test_crafted_csrs_get_the_right_decisions(cluster, capsys):
-    # An admin who also claims system:nodes may create a CSR for worker1's CN: the request's
-    # username then differs from the CN while every other field is right.
+    # An admin who also claims system:nodes may create a CSR for worker1's CN (NodeRestriction
+    # holds only node identities to their own CN): the request's username then differs from the
+    # CN while every other field is right.
     cluster.identities["masquerade"] = cluster.kubeconfig("masquerade", "kubernetes-admin",
                                                           ["system:masters", "system:nodes"])
     for name, (identity, kwargs, _bucket, _codes) in CRAFTED.items():
@@ -191,8 +177,12 @@ def test_client_renewal_is_approved_and_signed_when_enabled(cluster, capsys):
     cluster.submit(cluster.identities["worker2"],
                    csr_object("int-client", node="worker2", signer=CLIENT, usages=["digital signature", "client auth"]))
     assert run({"kubeconfig": cluster.admin, "names": ["int-client"]}, capsys)["skipped_csrs"] == []
+    # kube-controller-manager's csrapproving has seen it by now: without the selfnodeclient
+    # binding, worker2 may not have its own client CSRs auto-approved.
+    assert cluster.conditions("int-client") == []
     result = run({"kubeconfig": cluster.admin, "names": ["int-client"], "approve_client_csrs": True}, capsys)
     assert by_name(result) == {"int-client": ("approved", [])}
+    assert cluster.conditions("int-client") == [("Approved", "KubecertsApproved")]
     issued = cluster.issued("int-client")
     assert issued is not None and issued.subject.rfc4514_string() == "CN=system:node:worker2,O=system:nodes"
 
@@ -218,7 +208,11 @@ def test_node_identity_fails_with_the_apis_own_403(cluster, capsys):
     result = run({"kubeconfig": cluster.identities["worker1"], "names": ["int-forbidden"]}, capsys)
     assert result["failed"] is True
     assert (result["api_status"], result["api_reason"]) == (403, "Forbidden")
-    assert 'User "system:node:worker1" cannot update resource "certificatesigningrequests/approval"' in result["msg"]
+    # The API server's own text (RBAC's; the Node authorizer has no opinion on approvals).
+    assert result["msg"].endswith(
+        'certificatesigningrequests.certificates.k8s.io "int-forbidden" is forbidden: User "system:node:worker1" '
+        'cannot update resource "certificatesigningrequests/approval" in API group "certificates.k8s.io" '
+        'at the cluster scope')
     assert "\n" not in result["msg"]
     assert cluster.conditions("int-forbidden") == []
 
@@ -232,11 +226,12 @@ def test_unreachable_api_fails_with_its_reason(cluster, capsys):
 
 def test_through_ansible_a_403_is_one_line_and_no_traceback(cluster):
     """The same 403 seen by an operator: through the ansible CLI, the module's real execution path."""
+    cluster.submit(cluster.identities["worker1"], csr_object("int-forbidden-cli"))
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
     proc = subprocess.run(  # noqa: S603
         [os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost", "-c", "local",
          "-e", f"ansible_python_interpreter={sys.executable}", "-m", "kubecerts.kubelet.csr_approve",
-         "-a", json.dumps({"kubeconfig": cluster.identities["worker1"], "names": ["int-forbidden"],
+         "-a", json.dumps({"kubeconfig": cluster.identities["worker1"], "names": ["int-forbidden-cli"],
                            "node_addresses": NODE_ADDRESSES})],
         capture_output=True, text=True, env=env, timeout=120, check=False)
     output = proc.stdout + proc.stderr
@@ -277,53 +272,6 @@ def test_playbook_fails_when_a_listed_node_gets_no_approval(cluster):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
     assert "The newest CSR of worker9 is not approved" in output and "Traceback" not in output
-
-
-def served_certificate(port: int, ca_path: str) -> x509.Certificate:
-    """The certificate a TLS client that trusts only the cluster CA accepts on 127.0.0.1:port. The
-    name is not checked here: the kubelet serves on loopback a certificate for its node IP, which
-    the caller checks."""
-    context = ssl.create_default_context(cafile=ca_path)   # verifies the chain
-    context.check_hostname = False
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with context.wrap_socket(raw) as tls:
-            return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
-
-
-def test_kubelet_standins_real_csr_is_approved_and_served(cluster, capsys, tmp_path, kubelets):
-    """Seed 002 on loopback: serverTLSBootstrap with no approver leaves :10250 without a certificate;
-    csr_approve approves the kubelet's own CSR and the kubelet then serves a CA-signed cert with its IP.
-    The kubelet listens on 127.0.0.1 but reports and asks for 10.0.0.21 as its node IP: a loopback
-    IP SAN is never approved."""
-    kubelet = Kubelet(str(tmp_path / "kl1"), "kl1", cluster.node_identity("kl1"),
-                      {"serverTLSBootstrap": True, "authentication": {"x509": {"clientCAFile": cluster.ca_path}}},
-                      "--node-ip=10.0.0.21")
-    kubelets.append(kubelet.start())
-
-    def pending_csr():
-        with cluster.client() as admin:
-            return next((c["metadata"]["name"] for c in admin.list_csrs()
-                         if c["spec"]["username"] == "system:node:kl1"), None)
-
-    pending = wait_for(pending_csr, 60, interval=0.2, what=f"the kubelet's CSR\n{kubelet.log[-2000:]}")
-    with pytest.raises((ssl.SSLError, OSError)):   # no certificate yet: the handshake fails
-        served_certificate(kubelet.port, cluster.ca_path)
-
-    result = run({"kubeconfig": cluster.admin, "nodes": ["kl1"], "watch_seconds": 60, "poll_interval": 1}, capsys)
-    assert [(e["name"], e["ip_addresses"]) for e in result["approved"]] == [(pending, ["10.0.0.21"])]
-
-    def served():
-        try:
-            return served_certificate(kubelet.port, cluster.ca_path)
-        except (ssl.SSLError, OSError):
-            return None
-
-    cert = wait_for(served, 60, interval=0.3, what=f"a CA-verified certificate on :{kubelet.port}\n{kubelet.log[-2000:]}")
-    assert cert.issuer == cluster.ca.cert.subject
-    assert cert.subject.rfc4514_string() == "CN=system:node:kl1,O=system:nodes"
-    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["10.0.0.21"]
-    assert cert == cluster.issued(pending)
 
 
 def test_the_role_matches_csrs_to_node_names_and_vouches_with_inventory_addresses(cluster, tmp_path):

@@ -4,9 +4,9 @@
 
 Only what csr_approve touches: Node GET, CSR list/get and the approval subresource, over
 HTTPS with client-certificate or bearer-token auth, answering errors with real
-``Status`` bodies. The lab's API stand-in (tests/lab/standins) is the full-fidelity one;
-this keeps unit tests fast and independent of it. ``ServingKubelet`` is a kubelet's TLS
-endpoint, for the served-certificate evidence.
+``Status`` bodies. tests/integration/test_csr_approve.py runs csr_approve against a real
+kube-apiserver; this keeps unit tests fast and independent of the Kubernetes binaries.
+``ServingKubelet`` is a kubelet's TLS endpoint, for the served-certificate evidence.
 """
 from __future__ import annotations
 
