@@ -5,10 +5,12 @@
 Part 1, a full three-phase CA rotation (rotate_ca trust, reissue, retire) while a sampler
 reads every kubelet's Node lease (kube-node-lease) every second: no node's gap between lease
 renewals may exceed the restart window (default: kube-controller-manager's node-monitor grace
-period, after which a node turns NotReady). Between reissue and retire the test plays the operator's control-plane
-tooling (new API server and admin certificates from the new CA); before that, retire must
-refuse. Part 2, the OKD case: `labctl break stale-ca` turns every node NotReady, trust_ca
-repairs them, and a second run changes nothing.
+period, after which a node turns NotReady). Between reissue and retire the test plays the
+operator's control-plane tooling (`kubeadm certs renew`: the API server's, kube-controller-
+manager's and the admin's certificates from the new CA); before that, retire must refuse.
+Part 2, the OKD case: `labctl break stale-ca` turns every node NotReady, trust_ca repairs
+them, and a second run changes nothing. Part 3: a CA change after which kubeadm1's kubelet
+unit refuses to start is rolled back, and the node is Ready on its previous bundle.
 
 Usage: python scenario.py LAB_DIR REPORT.json   (exit status 0 when every check passed)
 """
@@ -360,16 +362,28 @@ def main() -> int:
                                     capture_output=True, text=True, check=True).stdout.split("=", 1)[1].strip()
         kubeconfig = "/etc/kubernetes/kubelet.conf"
         trusted_before = ca_fingerprints(lab, "kubeadm1", kubeconfig, kubeconfig=True)
-        lab.exec("kubeadm1", f"mkdir -p /etc/kubernetes/lab-faults && echo {refused_fp} "
-                             ">> /etc/kubernetes/lab-faults/reject-fingerprints")
+        # The fault: kubeadm1's kubelet unit refuses to start once its kubeconfig trusts that CA
+        # (one line of the CA's PEM found in the decoded certificate-authority-data).
+        marker = open(refused_ca, encoding="ascii").read().splitlines()[1]
+        lab.exec("kubeadm1", f"""cat >/usr/local/sbin/lab-refuse-ca <<'SH'
+#!/bin/sh
+awk '/certificate-authority-data:/ {{print $2}}' {kubeconfig} | base64 -d | grep -qF '{marker}' || exit 0
+echo "lab fault: refusing CA {refused_fp}" >&2
+exit 1
+SH
+chmod 755 /usr/local/sbin/lab-refuse-ca
+printf '[Service]\\nExecStartPre=/usr/local/sbin/lab-refuse-ca\\n' >/etc/systemd/system/kubelet.service.d/90-lab-fault.conf
+systemctl daemon-reload""")
         refused = run("trust_ca.yml", "-e", f"trust_ca_new_ca_file={refused_ca}", "--limit", "kubeadm1",
                       expect_ok=False)
-        check("a CA change the kubelet refuses fails naming the node and the gate", refused["rc"] != 0
-              and "node kubeadm1 failed the healthz gate" in refused["output"]
-              and "lab fault: refusing CA" in refused["output"], refused["log"])
+        # systemd fails the start job itself when ExecStartPre fails, so the restart step fails.
+        check("a CA change the kubelet unit refuses fails naming the node and the step", refused["rc"] != 0
+              and "node kubeadm1 failed during the restart" in refused["output"]
+              and "kubelet.service: systemctl restart failed" in refused["output"], refused["log"])
         check("kubeadm1: the kubeconfig is put back from this run's backup",
               ca_fingerprints(lab, "kubeadm1", kubeconfig, kubeconfig=True) == trusted_before)
-        lab.exec("kubeadm1", "rm -f /etc/kubernetes/lab-faults/reject-fingerprints")
+        lab.exec("kubeadm1", "rm -f /etc/systemd/system/kubelet.service.d/90-lab-fault.conf "
+                             "/usr/local/sbin/lab-refuse-ca && systemctl daemon-reload")
         check("kubeadm1 Ready on its previous CA bundle",
               lab.wait_states(lambda s: s == "Ready", "Ready", 120)["kubeadm1"] == "Ready")
         report["ok"] = True

@@ -68,8 +68,6 @@ def up(workers: int = 4, lab_dir: str = ".lab", prefix: str = "kcl", only: list[
     if _same_lab(state, prefix, specs):
         assert state is not None
         write_controller_files(state)
-        if wait:
-            wait_ready(state)
         log(f"lab {prefix} already up in {lab_dir} ({len(specs)} nodes); use down first to rebuild it")
         return state
     if state or nodes.labelled(prefix) or os.path.exists(lab_dir):
