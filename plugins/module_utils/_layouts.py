@@ -88,7 +88,7 @@ def _is_dated(path: str | None, kind: str) -> bool:
 
 
 def _split_serving_beside(cert: str, key: str) -> tuple[str, str]:
-    """A serving pair next to a client pair that used to serve as both (seed 003 style)."""
+    """A serving pair next to a client pair that used to serve as both (a hand-built node's style)."""
     stem, ext = os.path.splitext(cert)
     key_stem, key_ext = os.path.splitext(key)
     if key_stem == f"{stem}-key":

@@ -95,7 +95,7 @@ PROFILES: dict[str, Profile] = {
         name="handbuilt",
         client_cert="/etc/kubernetes/ssl/worker.pem", client_key="/etc/kubernetes/ssl/worker-key.pem",
         # Without --tls-cert-file the kubelet self-signs into its cert dir, as on kubeadm;
-        # seed 003's --tls-cert-file=worker.pem is picked up from the unit's flags.
+        # a hand-built node's --tls-cert-file=worker.pem is picked up from the unit's flags.
         serving_cert="/var/lib/kubelet/pki/kubelet.crt", serving_key="/var/lib/kubelet/pki/kubelet.key",
         rotated_serving_cert="/var/lib/kubelet/pki/kubelet-server-current.pem",
         kubeconfig="/etc/kubernetes/worker-kubeconfig.yaml", kubelet_config=None,

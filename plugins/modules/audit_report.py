@@ -13,7 +13,8 @@ description:
     kubeconfigs concurrently (see M(kubecerts.kubelet.kubelet_probe)), runs the fleet-wide checks, and writes the
     reports into O(report_dir).
   - "Fleet-wide checks: C(duplicate_identity) (the same leaf certificate, the same key, or the same node name on
-    two hosts, seed 003); C(kubeconfig_ca_mismatch) (a kubeconfig whose CA bundle lacks the cluster CA, seed 004);
+    two hosts, as when a node's identity was copied to another); C(kubeconfig_ca_mismatch) (a kubeconfig whose CA bundle
+    lacks the cluster CA, as after the API server moved to a new CA);
     C(ca_expires_first) (a CA that expires before a certificate it signed)."
   - "The cluster CA is, in order: the certificates in O(ca_cert) and O(ca_pem); the CA certificates cert_info
     found on O(ca_host); the CA certificate that most nodes hold. Served certificates are verified against

@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Checks that need the whole fleet at once, run on the controller over cert_info results.
 
-One node cannot know that another node holds the same key (seed 003), or that its
-kubeconfig trusts a CA the rest of the cluster has moved away from (seed 004). These
+One node cannot know that another node holds the same key (a copied identity), or that its
+kubeconfig trusts a CA the rest of the cluster has moved away from (a stale CA). These
 checks compare the per-node results with each other and with the cluster CA.
 
 Input: ``nodes``, a map of inventory hostname to the node's record in the report (the
@@ -100,7 +100,7 @@ def duplicate_identities(nodes: dict[str, dict[str, t.Any]]) -> list[dict[str, t
 
 def kubeconfig_ca_mismatches(nodes: dict[str, dict[str, t.Any]],
                              cluster_fps: t.Sequence[str]) -> list[dict[str, t.Any]]:
-    """Kubeconfigs whose CA bundle does not contain the cluster CA (seed 004)."""
+    """Kubeconfigs whose CA bundle does not contain the cluster CA (a CA the cluster left)."""
     if not cluster_fps:
         return []
     wanted = {_fp(f) for f in cluster_fps}

@@ -132,7 +132,7 @@ def _ssl_reason(exc: ssl.SSLError) -> str:
     reason = (exc.reason or str(exc)).lower().replace("_", " ")
     if "internal error" in reason:
         # The kubelet aborts handshakes with "tls: internal error" when it has no serving
-        # certificate, typically while its kubelet-serving CSR waits for approval (seed 002).
+        # certificate, typically while its kubelet-serving CSR waits for approval.
         return f"{reason} (the server has no certificate to serve: a pending kubelet-serving CSR?)"
     return reason
 
