@@ -7,7 +7,8 @@ import os
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 import load_certificates
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InvalidOption, KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import checked_warn_days
 from ansible_collections.kubecerts.kubelet.plugins.modules.audit_report import ARGUMENT_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _report, _report_text
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
@@ -60,9 +61,10 @@ class ActionModule(KubecertsAction):
     _supports_async = False
 
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
-        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validated_args(ARGUMENT_SPEC)
         if args["probe_timeout"] <= 0 or args["probe_workers"] < 1:
-            raise KubecertsError("probe_timeout must be positive and probe_workers at least 1")
+            raise InvalidOption("probe_timeout must be positive and probe_workers at least 1")
+        warn_days = checked_warn_days(args["warn_days"])
         hostvars = task_vars.get("hostvars", {})
         hosts = args["hosts"]
         if hosts is None:
@@ -97,7 +99,7 @@ class ActionModule(KubecertsAction):
         ca_host = args["ca_host"] or task_vars.get("kubecerts_ca_host")
         report = _report.build_report(
             inputs, cas=cas, ca_source=" and ".join(sources),
-            ca_host=str(ca_host) if ca_host else None, warn_days=args["warn_days"],
+            ca_host=str(ca_host) if ca_host else None, warn_days=warn_days,
             probe_kubelets=args["probe_kubelets"], probe_apiservers=args["probe_apiservers"],
             timeout=args["probe_timeout"], workers=args["probe_workers"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InvalidOption
 from ansible_collections.kubecerts.kubelet.plugins.modules.kubelet_probe import ARGUMENT_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _probe
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
@@ -18,10 +18,10 @@ class ActionModule(KubecertsAction):
     _supports_async = False
 
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
-        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validated_args(ARGUMENT_SPEC)
         cas = load_ca_file(args["ca_cert"]) if args["ca_cert"] else []
         if args["probe_timeout"] <= 0 or args["probe_workers"] < 1:
-            raise KubecertsError("probe_timeout must be positive and probe_workers at least 1")
+            raise InvalidOption("probe_timeout must be positive and probe_workers at least 1")
         if args["targets"]:
             targets = [_probe.KubeletTarget(
                 item["node_name"] or item["host"], item["host"], item["port"],
@@ -40,7 +40,7 @@ class ActionModule(KubecertsAction):
         for url in args["apiservers"]:
             parsed = _probe.parse_server_url(url)
             if parsed is None:
-                raise KubecertsError(f"apiservers: {url!r} is not an https:// URL with a host")
+                raise InvalidOption(f"apiservers: {url!r} is not an https:// URL with a host")
             api_targets.append(parsed)
 
         timeout = args["probe_timeout"]

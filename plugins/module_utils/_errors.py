@@ -46,6 +46,12 @@ class WriteError(KubecertsError):
     """Writing, backing up or restoring a file failed on the node."""
 
 
+class InvalidOption(KubecertsError):
+    """A task option is refused on the controller before any node is contacted: it does not fit
+    the module's argument_spec, or its value makes no sense (an IP that does not parse, a
+    negative number of days)."""
+
+
 class InvalidPolicy(KubecertsError):
     """A policy option is malformed (a regex, a CIDR or a limit that does not parse)."""
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InvalidOption
+
 CRITICAL = "critical"
 WARNING = "warning"
 INFO = "info"
@@ -64,6 +66,15 @@ FINDING_CODES: dict[str, tuple[str, str]] = {
     "unreachable": (CRITICAL, "A host or port could not be reached."),
     "probe_failed": (CRITICAL, "The TLS handshake with the kubelet port failed (for example: tls: internal error, no serving certificate)."),
 }
+
+
+def checked_warn_days(warn_days: int) -> int:
+    """The ``warn_days`` option (the ``expiring_soon`` window) as given: 0 warns only for
+    expired certificates; a negative window is refused rather than replaced by a default."""
+    if warn_days < 0:
+        raise InvalidOption(f"warn_days: {warn_days} is negative; give 0 or more days "
+                            "(0 reports only expired certificates)")
+    return warn_days
 
 
 def severity_of(code: str) -> str:

@@ -516,12 +516,12 @@ def gather(params: dict[str, t.Any], proc: str = "/proc") -> dict[str, t.Any]:
             files[path] = inspect_file(path, keys=path in key_paths)
 
     short = _gather_node.hostname()
-    names = [{"source": "option", "value": params.get("node_name")}]
+    names: list[dict[str, t.Any]] = []
     for name in ("hostname-override", "node-name"):
         value, source = flag(name)
         names.append({"source": source, "value": value})
     names.append({"source": "kubelet_config hostnameOverride", "value": config.get("hostnameOverride")})
-    node_ips, ips_source = _node_ips(params, flag, short)
+    node_ips, ips_source = _node_ips(flag, short)
     probes = []
     if params.get("probe_servers", True) and kubeconfig_path:
         for entry in refs["clusters"][:4]:
@@ -628,10 +628,9 @@ def _resolve_serving(resolve: _Resolver, params: dict[str, t.Any], profile: Prof
         resolve.choose("serving_key", (profile.serving_key, "profile"))
 
 
-def _node_ips(params: dict[str, t.Any], flag: t.Callable[[str], tuple[str | None, str]],
-              short: str) -> tuple[list[str], str]:
-    if params.get("node_ips"):
-        return [str(ip) for ip in params["node_ips"]], "option"
+def _node_ips(flag: t.Callable[[str], tuple[str | None, str]], short: str) -> tuple[list[str], str]:
+    """The addresses the kubelet advertises, as the node sees them. An operator's node_ips is
+    not sent here: the controller weighs it against this report."""
     value, source = flag("node-ip")
     if value:
         ips = _gather_node.parse_ip_list(value)
@@ -641,9 +640,7 @@ def _node_ips(params: dict[str, t.Any], flag: t.Callable[[str], tuple[str | None
 
 
 def work(module: t.Any) -> dict[str, t.Any]:
-    """Entry point for the module file: gather, never change anything."""
-    params = dict(module.params)
-    gathered = gather(params)
-    # The controller judges with the options as the module validated them.
-    gathered["options"] = {k: params.get(k) for k in ("warn_days", "node_ips", "node_dns_names")}
-    return {"changed": False, "gathered": gathered}
+    """Entry point for the module file: gather, never change anything. The result is what the
+    node found; the options that judge it (warn_days, node_name, node_ips, node_dns_names) stay
+    on the controller."""
+    return {"changed": False, "gathered": gather(dict(module.params))}

@@ -214,8 +214,7 @@ def _resolve_serving_cert(params: t.Mapping[str, t.Any]) -> str | None:
     if params.get("serving_cert"):
         return str(params["serving_cert"])
     from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather
-    gathered = _gather.gather({"profile": params.get("profile") or "auto", "probe_servers": False,
-                               "node_name": params.get("node_name")})
+    gathered = _gather.gather({"profile": params.get("profile") or "auto", "probe_servers": False})
     entry = gathered["paths"].get("serving_cert") or {}
     return entry.get("path") if not entry.get("embedded") else None
 

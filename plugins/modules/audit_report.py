@@ -110,6 +110,7 @@ options:
   warn_days:
     description:
       - The renewal window shown in the reports, in days. Findings keep the severity cert_info gave them.
+      - A negative value fails the task.
     type: int
     default: 30
   fail_on:

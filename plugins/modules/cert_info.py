@@ -53,6 +53,7 @@ options:
         C(/etc/hosts), else the first address of the default-route interface).
       - Addresses of loopback, link-local, CNI and bridge interfaces (C(cni0), C(docker0), C(flannel.*),
         C(cali*), C(vxlan*), C(cilium*), C(podman*), C(veth*) and similar) are never chosen by default.
+      - An entry that is not an IP address fails the task before the node is contacted.
     type: list
     elements: str
   node_dns_names:
@@ -63,7 +64,8 @@ options:
     elements: str
   warn_days:
     description:
-      - Certificates that expire within this many days get an C(expiring_soon) finding.
+      - Certificates that expire within this many days get an C(expiring_soon) finding. V(0) reports only
+        expired certificates; a negative value fails the task.
     type: int
     default: 30
   probe_servers:
@@ -491,6 +493,11 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._gather import w
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._profiles import PROFILE_CHOICES
 
+
+# Options the node half reads to find and read the files; the rest (node_name, node_ips,
+# node_dns_names, warn_days) judge what it found and stay with the action plugin.
+NODE_OPTIONS = ("profile", "client_cert", "client_key", "serving_cert", "serving_key", "kubeconfig", "kubelet_config",
+                "ca_cert", "probe_servers", "probe_timeout")
 
 ARGUMENT_SPEC: dict = dict(
     profile=dict(type="str", default="auto", choices=list(PROFILE_CHOICES)),

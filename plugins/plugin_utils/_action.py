@@ -12,7 +12,7 @@ import typing as t
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InvalidOption, KubecertsError
 
 
 class KubecertsAction(ActionBase):
@@ -27,7 +27,7 @@ class KubecertsAction(ActionBase):
         try:
             _validation, args = self.validate_argument_spec(argument_spec=argument_spec, **constraints)
         except AnsibleActionFail as exc:
-            raise KubecertsError(f"{self._task.action}: {exc.message}") from None
+            raise InvalidOption(f"{self._task.action}: {exc.message}") from None
         return args
 
     def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:

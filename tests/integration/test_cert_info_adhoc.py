@@ -97,7 +97,12 @@ def test_verbose_output_shows_no_key_material(samples):
         assert not any(line in text for line in key_lines)
 
 
-def test_bad_option_fails_with_one_line(samples):
-    done = run_ansible(["localhost", "-c", "local", "-m", "kubecerts.kubelet.cert_info", "-a", "profile=nonsense"])
+@pytest.mark.parametrize("option, message", [
+    ("profile=nonsense", "value of profile must be one of"),
+    ("node_ips=10.0.0.999", "\"msg\": \"node_ips: '10.0.0.999' is not an IP address\""),
+    ("warn_days=-1", "\"msg\": \"warn_days: -1 is negative;"),
+])
+def test_bad_option_fails_with_one_line(samples, option, message):
+    done = run_ansible(["localhost", "-c", "local", "-m", "kubecerts.kubelet.cert_info", "-a", option])
     assert done.returncode != 0
-    assert "value of profile must be one of" in done.stdout and "Traceback" not in done.stdout
+    assert message in done.stdout and "Traceback" not in done.stdout

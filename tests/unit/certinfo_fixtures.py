@@ -21,6 +21,7 @@ from cryptography import x509
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather, _gather_node
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import inspection
+from ansible_collections.kubecerts.kubelet.plugins.modules.cert_info import NODE_OPTIONS
 
 NODE = "n1"
 NODE_IP = "10.0.0.5"
@@ -119,16 +120,17 @@ class NodeTree:
     def inspect(self, now: datetime.datetime | None = None, **overrides: t.Any) -> dict[str, t.Any]:
         params = self.params(**overrides)
         gathered = gather(params)
-        return inspection.inspect(gathered, warn_days=params["warn_days"], node_ips=params["node_ips"],
-                                  node_dns_names=params["node_dns_names"], now=now)
+        return inspection.inspect(gathered, warn_days=params["warn_days"], node_name=params["node_name"],
+                                  node_ips=params["node_ips"], node_dns_names=params["node_dns_names"], now=now)
 
 
 def gather(params: dict[str, t.Any]) -> dict[str, t.Any]:
-    """_gather.gather, isolated from the test host's own kubelet flags and /proc."""
+    """_gather.gather, isolated from the test host's own kubelet flags and /proc, given only
+    the options the action plugin sends to the node."""
     original = _gather_node.kubelet_flags
     _gather_node.kubelet_flags = lambda *a, **k: {}
     try:
-        return _gather.gather(params, proc="/nonexistent")
+        return _gather.gather({k: v for k, v in params.items() if k in NODE_OPTIONS}, proc="/nonexistent")
     finally:
         _gather_node.kubelet_flags = original
 

@@ -286,12 +286,21 @@ def test_default_dns_names_include_node_hostname_and_fqdn(node, monkeypatch):
     assert re.search(r"lacks DNS SAN host-7, host-7\.example\.test", result["findings"][0]["message"])
 
 
-def test_module_work_echoes_validated_options(node):
+def test_node_result_carries_no_options_echo(node, monkeypatch):
+    """Even handed the judging options, the node returns only what it found."""
+    monkeypatch.setattr(_gather_node, "kubelet_flags", lambda *a, **k: {})
+
     class FakeModule:
-        params = node.params(warn_days=12)
+        params = node.params(warn_days=12, node_name="operator-name", node_ips=["192.0.2.250"],
+                             node_dns_names=["operator.example"])
 
     out = _gather.work(FakeModule())
-    assert out["changed"] is False and out["gathered"]["options"]["warn_days"] == 12
+    gathered = out["gathered"]
+    assert out["changed"] is False and "options" not in gathered
+    assert gathered["node_ips_source"] != "option" and "192.0.2.250" not in gathered["node_ips"]
+    assert all(c["source"] != "option" for c in gathered["node_name_candidates"])
+    text = json.dumps(gathered)
+    assert not [v for v in ("operator-name", "192.0.2.250", "operator.example") if v in text]
 
 
 def test_client_cert_option_takes_the_kubeconfig_key_for_the_same_file(node, cluster_ca):

@@ -151,7 +151,7 @@ def gather_with_proc(node: NodeTree, proc: str, monkeypatch: t.Any) -> tuple[dic
     monkeypatch.setattr(_gather, "read_bounded", spy)
     monkeypatch.setattr(_gather_node, "_unit_files", lambda service: [])
     monkeypatch.setattr(_gather_node, "kubelet_flags", lambda *a, **k: {})
-    return _gather.gather(node.params(node_ips=None), proc=proc), read
+    return _gather.gather(node.params(), proc=proc), read
 
 
 def root_only_secret(tmp_path: t.Any) -> str:

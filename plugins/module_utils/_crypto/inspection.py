@@ -22,14 +22,16 @@ import urllib.parse
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_yaml as gather_yaml
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem import decode_base64
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, InvalidOption
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import (
     CRITICAL,
     WARNING,
+    checked_warn_days,
     finding,
     sort_findings,
     summarize,
 )
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._kubelet_policy import parse_ip
 
 ROLE_LABEL = {"client": "client certificate", "serving": "serving certificate", "ca": "CA certificate"}
 _CURRENT = re.compile(r"^kubelet-(client|server)-current\.pem$")
@@ -38,9 +40,29 @@ _ANY_EKU = "2.5.29.37.0"
 
 
 class Options(t.NamedTuple):
+    """What the operator asked to judge against; built by ``judging_options``. Unset (None)
+    means: judge against what the node found."""
     warn_days: int = 30
+    node_name: str | None = None
     node_ips: tuple[str, ...] | None = None
     node_dns_names: tuple[str, ...] | None = None
+
+
+def judging_options(warn_days: int = 30, node_name: str | None = None, node_ips: t.Sequence[str] | None = None,
+                    node_dns_names: t.Sequence[str] | None = None) -> Options:
+    """cert_info's controller-side options, checked once. A value that cannot be judged against
+    fails naming the option: dropping it would silently judge against the node's own view."""
+    ips: list[str] = []
+    for value in node_ips or ():
+        address = parse_ip(value)
+        if address is None:
+            raise InvalidOption(f"node_ips: {value!r} is not an IP address")
+        ips.append(str(address))
+    names = [str(name).lower() for name in node_dns_names or () if name]
+    return Options(warn_days=checked_warn_days(int(warn_days)),
+                   node_name=str(node_name).lower() if node_name else None,
+                   node_ips=tuple(dict.fromkeys(ips)) or None,
+                   node_dns_names=tuple(dict.fromkeys(names)) or None)
 
 
 class _Leaf(t.NamedTuple):
@@ -190,6 +212,8 @@ class Inspection:
         return _Leaf(certs, path, False)
 
     def _node_name(self, client: _Leaf) -> tuple[str | None, str]:
+        if self.options.node_name:
+            return self.options.node_name, "option"
         for candidate in self.g.get("node_name_candidates") or []:
             return str(candidate["value"]).lower(), str(candidate["source"])
         if client.certs:
@@ -199,30 +223,21 @@ class Inspection:
         return self.g.get("hostname"), "hostname"
 
     def _node_ips(self) -> list[str]:
-        raw = self.options.node_ips if self.options.node_ips else (self.g.get("node_ips") or [])
-        result = []
-        for value in raw:
-            try:
-                normal = str(ipaddress.ip_address(str(value).strip()))
-            except ValueError:
-                continue
-            if normal not in result:
-                result.append(normal)
-        return result
+        """The option wins over the node's own view (its --node-ip or advertised address)."""
+        if self.options.node_ips:
+            return list(self.options.node_ips)
+        # The node's report is input, not an option: what does not parse is left out.
+        found = (parse_ip(value) for value in self.g.get("node_ips") or [])
+        return list(dict.fromkeys(str(address) for address in found if address is not None))
 
     def _node_dns_names(self, node_name: str | None) -> list[str]:
         if self.options.node_dns_names:
-            names = list(self.options.node_dns_names)
-        else:
-            names = [node_name, self.g.get("hostname")]
-            fqdn = self.g.get("fqdn")
-            if fqdn and "." in fqdn:
-                names.append(fqdn)
-        result: list[str] = []
-        for name in names:
-            if name and str(name).lower() not in result:
-                result.append(str(name).lower())
-        return result
+            return list(self.options.node_dns_names)
+        names = [node_name, self.g.get("hostname")]
+        fqdn = self.g.get("fqdn")
+        if fqdn and "." in fqdn:
+            names.append(fqdn)
+        return list(dict.fromkeys(str(name).lower() for name in names if name))
 
     # ---- leaf certificates ---------------------------------------------------------------
     def _describe_leaf(self, role: str, leaf: _Leaf) -> None:
@@ -621,10 +636,8 @@ def _dns_match(pattern: str, name: str) -> bool:
     return False
 
 
-def inspect(gathered: dict[str, t.Any], warn_days: int = 30, node_ips: t.Sequence[str] | None = None,
-            node_dns_names: t.Sequence[str] | None = None,
+def inspect(gathered: dict[str, t.Any], warn_days: int = 30, node_name: str | None = None,
+            node_ips: t.Sequence[str] | None = None, node_dns_names: t.Sequence[str] | None = None,
             now: datetime.datetime | None = None) -> dict[str, t.Any]:
-    """The ``cert_info`` result for one node's gathered payload."""
-    options = Options(warn_days=int(warn_days), node_ips=tuple(node_ips) if node_ips else None,
-                      node_dns_names=tuple(node_dns_names) if node_dns_names else None)
-    return Inspection(gathered, options, now).run()
+    """The ``cert_info`` result for one node's gathered payload, judged against the options."""
+    return Inspection(gathered, judging_options(warn_days, node_name, node_ips, node_dns_names), now).run()
