@@ -9,6 +9,7 @@ import typing as t
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 import load_certificates
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InvalidOption, KubecertsError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import checked_warn_days
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import truthy
 from ansible_collections.kubecerts.kubelet.plugins.modules.audit_report import ARGUMENT_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _report, _report_text
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
@@ -49,12 +50,6 @@ def _plain(value: t.Any) -> t.Any:
     return str(value)
 
 
-def _truthy(value: t.Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 class ActionModule(KubecertsAction):
     _requires_connection = False
     _supports_check_mode = True
@@ -87,7 +82,7 @@ class ActionModule(KubecertsAction):
                 hostname=host,
                 address=str(_hostvar(host_vars, "ansible_host", host)),
                 port=port,
-                probe_only=_truthy(_hostvar(host_vars, "kubecerts_probe_only", False)),
+                probe_only=truthy(_hostvar(host_vars, "kubecerts_probe_only", False)),
                 result=_plain(result) if isinstance(result, dict) else None,
             ))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InvalidOption
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import normalise_fingerprint, truthy
 from ansible_collections.kubecerts.kubelet.plugins.modules.kubelet_probe import ARGUMENT_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _probe
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
@@ -25,7 +26,7 @@ class ActionModule(KubecertsAction):
         if args["targets"]:
             targets = [_probe.KubeletTarget(
                 item["node_name"] or item["host"], item["host"], item["port"],
-                tuple(_probe.DiskCert("", _probe.normalise_fingerprint(f)) for f in item["serving_fingerprints"]), item["probe_only"])
+                tuple(_probe.DiskCert("", normalise_fingerprint(f)) for f in item["serving_fingerprints"]), item["probe_only"])
                 for item in args["targets"]]
         else:
             hostname = task_vars.get("inventory_hostname", "localhost")
@@ -35,7 +36,7 @@ class ActionModule(KubecertsAction):
             targets = [_probe.KubeletTarget(
                 args["node_name"] or hostname, args["host"] or task_vars.get("ansible_host") or hostname,
                 int(port or _probe.DEFAULT_KUBELET_PORT),
-                tuple(_probe.DiskCert("", _probe.normalise_fingerprint(f)) for f in args["serving_fingerprints"]), bool(probe_only))]
+                tuple(_probe.DiskCert("", normalise_fingerprint(f)) for f in args["serving_fingerprints"]), truthy(probe_only))]
         api_targets = []
         for url in args["apiservers"]:
             parsed = _probe.parse_server_url(url)

@@ -9,6 +9,7 @@ import os
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _io
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import format_rfc3339
 from ansible_collections.kubecerts.kubelet.plugins.modules.rotation_report import ARGUMENT_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._rotation import rotation_summary
@@ -58,7 +59,7 @@ class ActionModule(KubecertsAction):
         args = self.validated_args(ARGUMENT_SPEC)
         records = args["records"]
         summary = rotation_summary(records) if records is not None else None
-        finished = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        finished = format_rfc3339(datetime.datetime.now(datetime.timezone.utc))
         # A --check run whose task sets check_mode: false still says, in summary.json, that it was a check.
         files = plan_files(args, summary, finished, bool(self._task.check_mode or task_vars.get("ansible_check_mode")))
         written = [] if self._task.check_mode else write_files(files)

@@ -16,13 +16,13 @@ Two halves:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import pem as pemlib
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, UnsafeChange
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import WritePlan, read_bounded
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import sha256_fingerprint
 
 STATES = ("present", "exact", "absent")
 
@@ -46,15 +46,6 @@ class CaEntry(t.NamedTuple):
     """One certificate of a bundle: its fingerprint and its PEM text (ending in a newline)."""
     fingerprint: str
     pem: bytes
-
-
-def colon_hex(digest: bytes) -> str:
-    return ":".join(f"{b:02X}" for b in digest)
-
-
-def der_fingerprint(der: bytes) -> str:
-    """SHA-256 over the DER encoding: equal to ``openssl x509 -fingerprint -sha256``."""
-    return colon_hex(hashlib.sha256(der).digest())
 
 
 def parse_bundle(data: bytes, source: str) -> list[CaEntry]:
@@ -81,7 +72,7 @@ def parse_bundle(data: bytes, source: str) -> list[CaEntry]:
         if not der:
             raise InputFileError(source, f"certificate #{index} is not valid base64")
         text = block.text if block.text.endswith(b"\n") else block.text + b"\n"
-        entries.append(CaEntry(der_fingerprint(der), text))
+        entries.append(CaEntry(sha256_fingerprint(der), text))
     if not entries:
         raise InputFileError(source, "contains no complete PEM block")
     return entries

@@ -23,6 +23,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_policy impo
     decide,
 )
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import KubeClient, KubernetesApiError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import format_rfc3339, parse_rfc3339
 
 APPROVED_REASON = "KubecertsApproved"
 DENIED_REASON = "KubecertsDenied"
@@ -48,19 +49,14 @@ def parse_created_after(value: str | None) -> datetime.datetime | None:
     """RFC 3339 (``2024-05-01T10:00:00Z``, offsets allowed) or empty; bad text fails before any request."""
     if not value:
         return None
-    try:
-        moment = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidPolicy(f"created_after: {value!r} is not an RFC 3339 time such as 2024-05-01T10:00:00Z") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+    moment = parse_rfc3339(value)
+    if moment is None:
+        raise InvalidPolicy(f"created_after: {value!r} is not an RFC 3339 time such as 2024-05-01T10:00:00Z")
+    return moment
 
 
 def _created(csr: t.Mapping[str, t.Any]) -> datetime.datetime | None:
-    text = (csr.get("metadata") or {}).get("creationTimestamp")
-    try:
-        return parse_created_after(str(text)) if text else None
-    except InvalidPolicy:
-        return None
+    return parse_rfc3339((csr.get("metadata") or {}).get("creationTimestamp"))
 
 
 class Approver:
@@ -176,7 +172,7 @@ def with_verdict(csr: t.Mapping[str, t.Any], decision: Decision) -> dict[str, t.
         "status": "True",
         "reason": APPROVED_REASON if approve else DENIED_REASON,
         "message": (MESSAGE_PREFIX + decision.reason)[:MAX_MESSAGE],
-        "lastUpdateTime": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "lastUpdateTime": format_rfc3339(datetime.datetime.now(datetime.timezone.utc)),
     }
     body = dict(csr)
     body["apiVersion"] = "certificates.k8s.io/v1"

@@ -21,6 +21,7 @@ import re
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_policy as rules_of_kubelets
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _san as san
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 import (
     NODE_GROUP,
     NODE_USER_PREFIX,
@@ -205,8 +206,8 @@ def decide(csr: t.Mapping[str, t.Any], get_node: NodeLookup, policy: Policy,
                                           f"it serves now){owners}; left pending")], node, san_pair)
         # A Node's Hostname/InternalDNS/ExternalDNS are its kubelet's word too: a name besides
         # the node's own needs the controller's (node_dns_names) or the operator's (patterns).
-        unvouched_dns = [d for d in sans.dns if d.lower().rstrip(".") != node.lower()
-                         and d.lower().rstrip(".") not in policy.node_dns_names.get(node, frozenset())
+        vouched_names = (node, *policy.node_dns_names.get(node, frozenset()))
+        unvouched_dns = [d for d in sans.dns if not _names_any(d, vouched_names)
                          and not any(p.fullmatch(d) for p in policy.allowed_dns_patterns)]
         if unvouched_dns:
             return verdict(SKIP, [Finding("DNSNotVouched", f"DNS SANs {unvouched_dns} are on Node {node!r}'s own "
@@ -291,23 +292,28 @@ def _valid_dns_name(name: str) -> bool:
     return len(name) <= 253 and all(_DNS_LABEL.match(label) for label in labels)
 
 
+def _names_any(dns_san: str, names: t.Iterable[str]) -> bool:
+    """Whether a DNS SAN stands for one of ``names`` for a Go client. Wildcard SANs were
+    refused before this is asked, so a match is the same name, not a family of names."""
+    return any(san.dns_san_matches(dns_san, name) for name in names)
+
+
 def _node_address_findings(node: str, node_object: t.Mapping[str, t.Any], dns_names: t.Sequence[str],
                            ips: t.Sequence[str], policy: Policy, get_node: NodeLookup) -> list[Finding]:
     """IP SANs must be the Node's InternalIP/ExternalIP; DNS SANs its name, its Hostname/InternalDNS/
     ExternalDNS, or an allowed pattern, and never another Node's name."""
     node_ips, node_dns = rules_of_kubelets.node_status_addresses(node_object)
     findings = []
-    foreign_ips = [ip for ip in ips if str(_ip(ip)) not in node_ips]
+    foreign_ips = [ip for ip in ips if not any(san.same_ip(ip, own) for own in node_ips)]
     if foreign_ips:
         findings.append(Finding("IPNotOnNode", f"IP SANs {foreign_ips} are not InternalIP/ExternalIP addresses of "
                                 f"Node {node!r} ({sorted(node_ips)})"))
-    own = {node.lower()} | set(node_dns)
-    foreign_dns = [d for d in dns_names if d.lower() not in own
+    foreign_dns = [d for d in dns_names if not _names_any(d, (node, *node_dns))
                    and not any(p.fullmatch(d) for p in policy.allowed_dns_patterns)]
     if foreign_dns:
         findings.append(Finding("DNSNotAllowed", f"DNS SANs {foreign_dns} are neither Node {node!r}'s name nor its "
                                 f"Hostname/InternalDNS/ExternalDNS addresses nor match allowed_dns_patterns"))
-    other_nodes = [d for d in dns_names if d.lower() != node.lower() and get_node(d.lower()) is not None]
+    other_nodes = [d for d in dns_names if not _names_any(d, (node,)) and get_node(d.lower()) is not None]
     if other_nodes:
         findings.append(Finding("DNSIsAnotherNode", f"DNS SANs {other_nodes} are the names of other Nodes"))
     return findings

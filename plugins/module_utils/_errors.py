@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import one_line
+
 
 class KubecertsError(Exception):
     """Base class. ``details`` are extra, non-secret result fields for the failure."""
 
     def __init__(self, message: str, **details: t.Any) -> None:
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(one_line(message, limit=None))
         self.details = details
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InvalidOption
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import one_line
 
 CRITICAL = "critical"
 WARNING = "warning"
@@ -77,15 +78,6 @@ def checked_warn_days(warn_days: int) -> int:
     return warn_days
 
 
-def severity_of(code: str) -> str:
-    """The default severity of ``code``. Raises KeyError for an unknown code."""
-    return FINDING_CODES[code][0]
-
-
-def describe_code(code: str) -> str:
-    return FINDING_CODES[code][1]
-
-
 def finding(code: str, path: str | None, message: str, severity: str | None = None,
             **extra: t.Any) -> dict[str, t.Any]:
     """One finding in the shape every module returns. ``message`` is one actionable line;
@@ -98,7 +90,7 @@ def finding(code: str, path: str | None, message: str, severity: str | None = No
         "code": code,
         "severity": severity or FINDING_CODES[code][0],
         "path": path,
-        "message": " ".join(str(message).split()),
+        "message": one_line(message, limit=None),
     }
     result.update(extra)
     return result

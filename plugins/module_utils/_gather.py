@@ -32,6 +32,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem impo
 )
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._gather_redact import (
+    looks_like_certificate_der,
     looks_like_private_key_der,
     redact_text,
     scrub,
@@ -43,6 +44,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._profiles import
     get_profile,
     with_overrides,
 )
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import one_line, truthy
 
 GATHER_VERSION = 1
 _CERT_LABELS = (CERTIFICATE, "TRUSTED CERTIFICATE", "X509 CERTIFICATE")
@@ -124,31 +126,6 @@ def derive_public_keys(data: bytes) -> tuple[list[dict[str, str]], list[str]]:
             continue
         keys.append({"spki": base64.b64encode(spki).decode("ascii"), "method": method})
     return keys, errors
-
-
-def _looks_like_certificate_der(data: bytes) -> bool:
-    """SEQUENCE { SEQUENCE tbs, SEQUENCE algorithm, BIT STRING } filling the whole input."""
-    def header(offset: int) -> tuple[int, int, int] | None:
-        if offset + 2 > len(data):
-            return None
-        tag, first = data[offset], data[offset + 1]
-        if first < 0x80:
-            return tag, offset + 2, first
-        count = first & 0x7F
-        if not 0 < count <= 4 or offset + 2 + count > len(data):
-            return None
-        return tag, offset + 2 + count, int.from_bytes(data[offset + 2:offset + 2 + count], "big")
-
-    outer = header(0)
-    if outer is None or outer[0] != 0x30 or outer[1] + outer[2] != len(data):
-        return False
-    offset = outer[1]
-    for expected in (0x30, 0x30, 0x03):
-        element = header(offset)
-        if element is None or element[0] != expected:
-            return False
-        offset = element[1] + element[2]
-    return offset == len(data)
 
 
 def _owner_names(st: os.stat_result) -> tuple[str | None, str | None]:
@@ -256,7 +233,7 @@ def _classify(entry: dict[str, t.Any], data: bytes) -> None:
                 other_labels.append(block.label)
         if data.count(b"-----BEGIN ") > len(blocks):
             entry["truncated_pem"] = True
-    elif _looks_like_certificate_der(data):
+    elif looks_like_certificate_der(data):
         entry["format"] = "der"
         certificates.append(der_to_pem(data).decode("ascii"))
     elif looks_like_private_key_der(data):
@@ -358,22 +335,22 @@ def probe_server(server: str, ca_pem: str | None, ca_file: str | None, server_na
     try:
         context.load_verify_locations(cafile=ca_file, cadata=ca_pem)
     except (ssl.SSLError, OSError, ValueError) as exc:
-        result.update(status="ca_unusable", error=f"CA bundle not usable for TLS: {_one_line(exc)}")
+        result.update(status="ca_unusable", error=f"CA bundle not usable for TLS: {one_line(exc)}")
         return result
     hostname = server_name or host
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:
-        result.update(status="unreachable", error=_one_line(exc))
+        result.update(status="unreachable", error=one_line(exc))
         return result
     try:
         with context.wrap_socket(sock, server_hostname=hostname) as tls:
             result["status"] = "verified"
             result["peer_certificate"] = _pem_or_none(tls.getpeercert(binary_form=True))
     except ssl.SSLCertVerificationError as exc:
-        result.update(status="verify_failed", verify_code=exc.verify_code, error=_one_line(exc.verify_message))
+        result.update(status="verify_failed", verify_code=exc.verify_code, error=one_line(exc.verify_message))
     except (ssl.SSLError, OSError) as exc:
-        result.update(status="tls_error", error=_one_line(exc))
+        result.update(status="tls_error", error=one_line(exc))
     finally:
         sock.close()
     if result["peer_certificate"] is None and result["status"] in ("verify_failed", "tls_error"):
@@ -395,10 +372,6 @@ def _fetch_peer_certificate(host: str, port: int, hostname: str, timeout: float)
 
 def _pem_or_none(der: bytes | None) -> str | None:
     return der_to_pem(der).decode("ascii") if der else None
-
-
-def _one_line(value: t.Any) -> str:
-    return " ".join(str(value).split())[:200]
 
 
 class _Resolver:
@@ -430,10 +403,6 @@ def _rebase_cert_dir(profile: Profile, cert_dir: str | None) -> Profile:
         if value and os.path.dirname(value) == default_dir:
             moved[field] = os.path.join(cert_dir, os.path.basename(value))
     return profile._replace(**moved)
-
-
-def _truthy(value: t.Any) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
 def _read_config(path: str | None) -> tuple[dict[str, t.Any] | None, t.Any]:
@@ -608,8 +577,8 @@ def _resolve_serving(resolve: _Resolver, params: dict[str, t.Any], profile: Prof
                      flag: t.Callable[[str], tuple[str | None, str]],
                      setting: t.Callable[..., tuple[str | None, str]], config: dict[str, t.Any]) -> None:
     rotated = profile.rotated_serving_cert
-    use_rotated = bool(rotated) and (_truthy(config.get("serverTLSBootstrap"))
-                                     or _truthy(flag("rotate-server-certificates")[0])
+    use_rotated = bool(rotated) and (truthy(config.get("serverTLSBootstrap"))
+                                     or truthy(flag("rotate-server-certificates")[0])
                                      or os.path.lexists(rotated or ""))
     cert = resolve.choose("serving_cert", (params.get("serving_cert"), "option"), flag("tls-cert-file"),
                           setting("tlsCertFile"), (rotated if use_rotated else None, "profile (rotated)"),

@@ -34,7 +34,10 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem impo
     der_to_pem,
     split_pem,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._gather_redact import looks_like_private_key_der
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._gather_redact import (
+    looks_like_certificate_der,
+    looks_like_private_key_der,
+)
 
 # Flags the inspection cares about (names without the leading dashes).
 WANTED_FLAGS = frozenset({
@@ -575,34 +578,6 @@ def single_blocks(data: bytes) -> list[PemBlock]:
     return blocks
 
 
-def _der_element(der: bytes, offset: int) -> tuple[int, int, int] | None:
-    """(tag, first content byte, end) of the DER element at ``offset``, None when it does
-    not fit in ``der``."""
-    if offset + 2 > len(der):
-        return None
-    tag, length, body = der[offset], der[offset + 1], offset + 2
-    if length & 0x80:
-        count = length & 0x7F
-        if not 0 < count <= 4 or body + count > len(der):
-            return None
-        length, body = int.from_bytes(der[body:body + count], "big"), body + count
-    return (tag, body, body + length) if body + length <= len(der) else None
-
-
-def _looks_like_certificate_der(der: bytes) -> bool:
-    """SEQUENCE { SEQUENCE tbs, SEQUENCE algorithm, BIT STRING } filling all of ``der``."""
-    outer = _der_element(der, 0)
-    if outer is None or outer[0] != 0x30 or outer[2] != len(der):
-        return False
-    offset = outer[1]
-    for expected in (0x30, 0x30, 0x03):
-        element = _der_element(der, offset)
-        if element is None or element[0] != expected:
-            return False
-        offset = element[2]
-    return offset == len(der)
-
-
 def certificate_blocks_only(data: bytes | str | None) -> CertificateBlocks:
     """Only the certificates of ``data``: each a complete block with a certificate label
     whose body is base64 of a DER certificate, re-armoured from that DER so that nothing
@@ -625,7 +600,7 @@ def certificate_blocks_only(data: bytes | str | None) -> CertificateBlocks:
         der = block.der()
         if der is not None and looks_like_private_key_der(der):
             private_keys += 1
-        elif der is not None and _looks_like_certificate_der(der):
+        elif der is not None and looks_like_certificate_der(der):
             pems.append(der_to_pem(der, "CERTIFICATE"))
         else:
             others.append(f"{block.label} (not a DER certificate)")

@@ -16,6 +16,8 @@ import bisect
 import re
 import typing as t
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import der_header
+
 REDACTED = "REDACTED"
 
 # Keys whose values are secrets in kubeconfigs (users[].user, auth-provider config, exec env).
@@ -40,20 +42,6 @@ _BLOB = re.compile(r"[A-Za-z0-9+/_-]{60,}={0,2}")
 _OPENSSH_MAGIC = b"openssh-key-v1\x00"
 
 
-def _der_header(data: bytes, offset: int) -> tuple[int, int, int] | None:
-    """(tag, content offset, content length) of the DER element at ``offset``; the length
-    may run past the end of ``data`` (we judge prefixes of truncated blobs too)."""
-    if offset + 2 > len(data):
-        return None
-    tag, first = data[offset], data[offset + 1]
-    if first < 0x80:
-        return tag, offset + 2, first
-    count = first & 0x7F
-    if count == 0 or count > 4 or offset + 2 + count > len(data):
-        return None
-    return tag, offset + 2 + count, int.from_bytes(data[offset + 2: offset + 2 + count], "big")
-
-
 def looks_like_private_key_der(data: bytes) -> bool:
     """True for PKCS#1, PKCS#8, SEC1 and encrypted PKCS#8 private keys (and DSA), judged
     from the first elements only, so a prefix of a key is recognised as well.
@@ -64,22 +52,36 @@ def looks_like_private_key_der(data: bytes) -> bool:
     """
     if data.startswith(_OPENSSH_MAGIC):
         return True
-    outer = _der_header(data, 0)
+    outer = der_header(data, 0)
     if outer is None or outer[0] != 0x30:
         return False
-    first = _der_header(data, outer[1])
+    first = der_header(data, outer[1])
     if first is None:
         return False
     tag, start, length = first
     if tag == 0x02 and length == 1 and start < len(data) and data[start] in (0, 1):
-        second = _der_header(data, start + 1)
+        second = der_header(data, start + 1)
         return second is not None and second[0] in (0x02, 0x30, 0x04)
     if tag == 0x30:
-        second = _der_header(data, start + length)
+        second = der_header(data, start + length)
         if second is not None and second[0] == 0x04:
             # EncryptedPrivateKeyInfo has exactly two elements; the second ends the outer one.
             return second[1] + second[2] == outer[1] + outer[2]
     return False
+
+
+def looks_like_certificate_der(data: bytes) -> bool:
+    """SEQUENCE { SEQUENCE tbs, SEQUENCE algorithm, BIT STRING } filling the whole input."""
+    outer = der_header(data, 0)
+    if outer is None or outer[0] != 0x30 or outer[1] + outer[2] != len(data):
+        return False
+    offset = outer[1]
+    for expected in (0x30, 0x30, 0x03):
+        element = der_header(data, offset)
+        if element is None or element[0] != expected or element[1] + element[2] > len(data):
+            return False
+        offset = element[1] + element[2]
+    return offset == len(data)
 
 
 def contains_private_key(data: bytes) -> bool:

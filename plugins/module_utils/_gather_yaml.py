@@ -14,6 +14,8 @@ import json
 import re
 import typing as t
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import one_line
+
 try:
     import yaml as _pyyaml
     HAS_PYYAML = True
@@ -81,7 +83,7 @@ def yaml_problem(exc: BaseException) -> str:
         problem = str(exc).split("\n", 1)[0]
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return " ".join(f"{problem}{where}".split())[:160]
+    return one_line(f"{problem}{where}")
 
 
 def check_bounds(value: t.Any) -> None:
@@ -116,7 +118,7 @@ def compose_and_load(text: str) -> tuple[t.Any, t.Any]:
             raise
         # Constructors raise plain Python errors for a few bad scalars (an int of 5000
         # digits, an impossible date); for the caller these are "not YAML" as well.
-        raise _pyyaml.YAMLError(" ".join(str(exc).split())[:160]) from None
+        raise _pyyaml.YAMLError(one_line(exc)) from None
     finally:
         loader.dispose()
     return root, data

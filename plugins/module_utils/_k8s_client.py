@@ -27,6 +27,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import (
     InputFileError,
     KubecertsError,
 )
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import one_line
 
 try:
     import urllib3
@@ -55,7 +56,6 @@ AUTH_ARG_SPEC: dict[str, dict[str, t.Any]] = {
     "proxy": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_PROXY"])},
     "request_timeout": {"type": "int", "default": DEFAULT_REQUEST_TIMEOUT},
 }
-AUTH_OPTIONS = tuple(AUTH_ARG_SPEC)
 
 
 class MissingLibrary(KubecertsError):
@@ -134,15 +134,10 @@ def _load_kubeconfig(configuration: t.Any, path: str | None, context: str | None
         k8s_config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
                                     persist_config=False)
     except ConfigException as exc:
-        raise InputFileError(where, f"not a usable kubeconfig: {_one_line(exc)}") from None
+        raise InputFileError(where, f"not a usable kubeconfig: {one_line(exc)}") from None
     except Exception as exc:  # pylint: disable=broad-except
         # Broken YAML and unexpected shapes surface as assorted errors from inside the loader.
-        raise InputFileError(where, f"not a usable kubeconfig: {type(exc).__name__}: {_one_line(exc)}") from None
-
-
-def _one_line(value: t.Any, limit: int = 400) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[:limit] + "..."
+        raise InputFileError(where, f"not a usable kubeconfig: {type(exc).__name__}: {one_line(exc)}") from None
 
 
 class KubeClient:
@@ -180,7 +175,7 @@ class KubeClient:
         except ApiException as exc:  # the legacy REST layer raises for non-2xx itself
             status, data = int(exc.status or 0), exc.body
             if not status:
-                raise KubernetesUnreachable(f"Kubernetes API {self.host}: {what}: {_one_line(exc.reason)}") from None
+                raise KubernetesUnreachable(f"Kubernetes API {self.host}: {what}: {one_line(exc.reason)}") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             cause = _root_cause(exc)
             if isinstance(cause, ssl.SSLError):
@@ -261,7 +256,7 @@ def _api_error(host: str, what: str, status: int, data: t.Any) -> KubernetesApiE
     except ValueError:
         message = text
     reason = reason or _HTTP_REASONS.get(status, "Error")
-    detail = _one_line(message) or "(no message)"
+    detail = one_line(message) or "(no message)"
     return KubernetesApiError(f"Kubernetes API {host}: {what}: {status} {reason}: {detail}", status, reason)
 
 
@@ -285,7 +280,7 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _cause_text(seen: BaseException) -> str:
-    text = _one_line(seen)
+    text = one_line(seen)
     # urllib3 prefixes the connection object's repr; the operator needs what follows it.
     marker = "): "
     if text.startswith(("<", "HTTPSConnection(", "HTTPConnection(")) and marker in text:

@@ -18,11 +18,11 @@ import subprocess
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem import (
-    der_to_pem,
     private_key_blocks,
     split_pem,
 )
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import der_header, one_line
 
 try:
     from cryptography import x509 as _x509
@@ -68,17 +68,12 @@ class _Tlv(t.NamedTuple):
 
 def _tlv(data: bytes, pos: int, limit: int | None = None) -> _Tlv:
     limit = len(data) if limit is None else limit
-    if pos + 2 > limit:
-        raise ValueError("truncated DER")
-    tag, length, body = data[pos], data[pos + 1], pos + 2
+    header = der_header(data, pos, limit)
+    if header is None:
+        raise ValueError("truncated DER or bad DER length")
+    tag, body, length = header
     if tag & 0x1F == 0x1F:
         raise ValueError("multi-byte DER tags are not used in certificates")
-    if length & 0x80:
-        count = length & 0x7F
-        if not 1 <= count <= 4 or body + count > limit:
-            raise ValueError("bad DER length")
-        length = int.from_bytes(data[body:body + count], "big")
-        body += count
     if body + length > limit:
         raise ValueError("DER value runs past its container")
     return _Tlv(tag, pos, body, body + length)
@@ -193,7 +188,7 @@ def _openssl(args: list[str], stdin: bytes | None, what: str) -> bytes:
     if done.returncode != 0:
         # openssl never echoes key material in its errors; keep the first line only.
         first = (done.stderr.decode("utf-8", "replace").strip().splitlines() or ["no message"])[0]
-        raise NodeToolError(f"openssl {args[0]} failed while {what}: {first[:200]}")
+        raise NodeToolError(f"openssl {args[0]} failed while {what}: {one_line(first)}")
     return done.stdout
 
 
@@ -305,7 +300,3 @@ def csr_public_key_der(csr_pem: bytes) -> bytes:
     info = _tlv(der, request.body, request.end)
     spki = _children(der, info)[2]
     return der[spki.start:spki.end]
-
-
-def spki_pem(spki_der: bytes) -> str:
-    return der_to_pem(spki_der, "PUBLIC KEY").decode("ascii")

@@ -29,6 +29,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import (
 )
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import WritePlan, atomic_write, read_bounded
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._profiles import PROFILE_CHOICES
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import sha256_fingerprint
 
 DEFAULT_KEEP_BACKUPS = 5
 
@@ -200,7 +201,7 @@ def request(params: t.Mapping[str, t.Any], check_mode: bool) -> dict[str, t.Any]
             "current_source": use.cert_source,
             "current": layouts.cert_facts(use.cert_pem),
             "key": {"status": choice.status, "source": choice.source,
-                    "public_key_sha256": _sha256(choice.spki)},
+                    "public_key_sha256": sha256_fingerprint(choice.spki) if choice.spki is not None else None},
             "node_reasons": choice.reasons,
             "dns_names": planned.dns,
             "ip_addresses": planned.ips,
@@ -219,13 +220,6 @@ def request(params: t.Mapping[str, t.Any], check_mode: bool) -> dict[str, t.Any]
         "extra_sans": list(params.get("extra_sans") or []),
         "pending_keys": [path for path, _key in to_write],
     }
-
-
-def _sha256(spki: bytes | None) -> str | None:
-    if spki is None:
-        return None
-    import hashlib
-    return ":".join(f"{b:02X}" for b in hashlib.sha256(spki).digest())
 
 
 def _key_for(cert_spki: bytes, layout: layouts.Layout, kind: str, backend: str,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import hashlib
 import os
 import stat
 import typing as t
@@ -36,6 +35,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import (
     InputFileError,
 )
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import WritePlan, read_bounded
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import sha256_fingerprint
 
 CLIENT, SERVING = "client", "serving"
 KINDS = (CLIENT, SERVING)
@@ -46,9 +46,6 @@ PENDING_KEY = ".kubecerts-pending-{kind}-key.pem"
 PROFILE_ALIASES = {"hand": "handbuilt", "hand-built": "handbuilt"}
 CERT_MODE = 0o644
 KEY_MODE = 0o600
-# Options that override single paths of a profile.
-PATH_OPTIONS = ("client_cert_path", "client_key_path", "serving_cert_path", "serving_key_path",
-                "kubeconfig_path", "kubelet_config_path", "cert_dir")
 
 
 class Target(t.NamedTuple):
@@ -442,7 +439,7 @@ def cert_facts(cert_pem: bytes | None) -> dict[str, t.Any] | None:
             "subject_cn": ",".join(keys.certificate_common_names(der)),
             "issuer_cn": ",".join(keys.certificate_issuer_common_names(der)),
             "not_after": keys.certificate_not_after(der),
-            "fingerprint_sha256": ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest()),
+            "fingerprint_sha256": sha256_fingerprint(der),
         }
     except (ValueError, IndexError):
         return {"unreadable": True}

@@ -23,6 +23,7 @@ import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _k8s_client as k8s
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import format_rfc3339, one_line, parse_rfc3339
 
 MERGE_PATCH = "application/merge-patch+json"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -34,16 +35,8 @@ class DrainRefused(KubecertsError):
 
 def parse_time(value: t.Any) -> float | None:
     """Epoch seconds of an RFC 3339 time as the API writes it (``2026-11-21T10:00:00Z``)."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    try:
-        moment = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.timestamp()
+    moment = parse_rfc3339(value)
+    return moment.timestamp() if moment is not None else None
 
 
 def condition(node: t.Mapping[str, t.Any] | None, kind: str) -> dict[str, t.Any] | None:
@@ -95,7 +88,7 @@ def readiness(node: t.Mapping[str, t.Any] | None, name: str, since: float | None
         renewed = lease_renewed(lease)
         same_second_confirmed = int(beat_epoch) == int(since) and renewed is not None and renewed > since
         if int(beat_epoch) <= int(since) and not same_second_confirmed:
-            stamp = datetime.datetime.fromtimestamp(int(since), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            stamp = format_rfc3339(datetime.datetime.fromtimestamp(int(since), datetime.timezone.utc))
             return Readiness(False, f"Node {name} is Ready only by its last heartbeat {beat}, from before the "
                                     f"restart at {stamp}: the restarted kubelet has not reported yet", beat, moved)
     return Readiness(True, f"Node {name} is Ready (heartbeat {beat})", beat, moved)
@@ -118,14 +111,14 @@ class NodeApi(k8s.KubeClient):
         except k8s.ApiException as exc:
             status, data = int(exc.status or 0), exc.body
             if not status:
-                raise k8s.KubernetesUnreachable(f"Kubernetes API {self.host}: {what}: {k8s._one_line(exc.reason)}") \
+                raise k8s.KubernetesUnreachable(f"Kubernetes API {self.host}: {what}: {one_line(exc.reason)}") \
                     from None
         except k8s.urllib3.exceptions.HTTPError as exc:
             raise k8s.KubernetesUnreachable(f"Kubernetes API {self.host} unreachable: {what}: "
                                             f"{k8s._root_cause(exc)}") from None
         except OSError as exc:
             raise k8s.KubernetesUnreachable(f"Kubernetes API {self.host} unreachable: {what}: "
-                                            f"{k8s._one_line(exc)}") from None
+                                            f"{one_line(exc)}") from None
         if not 200 <= status <= 299:
             raise k8s._api_error(self.host, what, status, data)
         try:

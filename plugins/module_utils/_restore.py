@@ -11,7 +11,6 @@ renamed temporary link), so the kubelet never sees half a file.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import typing as t
@@ -19,6 +18,7 @@ import typing as t
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _io
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem import split_pem
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, WriteError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import sha256_fingerprint, short_fingerprint
 
 # What happens to each path.
 UNCHANGED = "unchanged"
@@ -114,11 +114,6 @@ def action_for(step: RestoreStep, now: Saved) -> str:
     return UNCHANGED if same else REWRITTEN
 
 
-def fingerprint(der: bytes) -> str:
-    """SHA-256 of a DER certificate in the collection's form (``AB:CD:...``)."""
-    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
-
-
 def describe(saved: Saved) -> str:
     """A one-line, secret-free description for results and diffs: a certificate's SHA-256
     fingerprint, never PEM; a private key only as "private key"."""
@@ -133,14 +128,14 @@ def describe(saved: Saved) -> str:
     for block in blocks:
         der = block.der()
         if block.label in ("CERTIFICATE", "TRUSTED CERTIFICATE", "X509 CERTIFICATE") and der is not None:
-            parts.append("certificate " + fingerprint(der))
+            parts.append("certificate " + sha256_fingerprint(der))
         elif block.is_private_key:
             parts.append("private key")
         else:
             parts.append(block.label.lower())
     if not parts:
         # A kubeconfig or kubelet config: its digest identifies the version without showing it.
-        parts.append(f"{len(saved.data)} bytes, sha256 {hashlib.sha256(saved.data).hexdigest()[:16]}")
+        parts.append(f"{len(saved.data)} bytes, {short_fingerprint(sha256_fingerprint(saved.data))}")
     return f"{', '.join(parts)} (mode {saved.mode:04o})"
 
 

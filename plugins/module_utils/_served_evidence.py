@@ -16,6 +16,7 @@ import ssl
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_policy as rules
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _san as san
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
 
 DEFAULT_PORT = 10250
@@ -82,6 +83,6 @@ class ServedEvidence:
                 return False
             if "serverAuth" not in core.extended_key_usage(cert):
                 return False
-            return ip in {str(rules.parse_ip(i)) for i in core.subject_alt_names(cert).ips}
+            return san.covers((), core.subject_alt_names(cert).ips, ip)
         except Exception:  # pylint: disable=broad-except  # whatever a hostile server sends vouches for nothing
             return False

@@ -10,7 +10,6 @@ Ready) lives in ``plugin_utils/_gates.py``.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import time
@@ -21,6 +20,7 @@ import urllib.request
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem import certificate_blocks
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, KubecertsError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._profiles import PROFILE_NAMES, detect_profile, get_profile
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import one_line, sha256_fingerprint
 
 DEFAULT_HEALTHZ_URL = "http://127.0.0.1:10248/healthz"
 DEFAULT_TIMEOUT = 120
@@ -47,11 +47,6 @@ def run_command(argv: t.Sequence[str], timeout: float = 60.0) -> tuple[int, str,
     return done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[:limit] + "..."
-
-
 def unit_name(service: str) -> str:
     return service if "." in service else f"{service}.service"
 
@@ -68,7 +63,7 @@ def show(service: str, run: Runner = run_command) -> dict[str, str]:
         if sep:
             props[key.strip()] = value.strip()
     if rc != 0 and not props:
-        raise ServiceError(f"{service}: systemctl show failed: {_one_line(err or out)}")
+        raise ServiceError(f"{service}: systemctl show failed: {one_line(err or out)}")
     return props
 
 
@@ -108,7 +103,7 @@ def resolve_service(name: str | None, profile: str | None, run: Runner = run_com
 def restart(service: str, run: Runner = run_command) -> None:
     rc, out, err = run(["systemctl", "restart", unit_name(service)], 120)
     if rc != 0:
-        raise ServiceError(f"{unit_name(service)}: systemctl restart failed (rc={rc}): {_one_line(err or out)}")
+        raise ServiceError(f"{unit_name(service)}: systemctl restart failed (rc={rc}): {one_line(err or out)}")
 
 
 def journal(service: str, lines: int, run: Runner = run_command) -> list[str]:
@@ -119,7 +114,7 @@ def journal(service: str, lines: int, run: Runner = run_command) -> list[str]:
     rc, out, err = run(["journalctl", "-u", unit_name(service), "-n", str(lines), "--no-pager",
                         "-o", "short-iso"], 30)
     if rc != 0:
-        return [f"(journalctl failed: {_one_line(err or out)})"]
+        return [f"(journalctl failed: {one_line(err or out)})"]
     return [line[:2000] for line in out.splitlines()[-lines:]]
 
 
@@ -144,10 +139,10 @@ def probe_healthz(url: str, timeout: float = 2.0) -> tuple[bool, str]:
         return False, f"{url} answered HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        return False, f"{url}: {_one_line(str(reason))}"
+        return False, f"{url}: {one_line(str(reason))}"
     if status == 200 and body.lower() == "ok":
         return True, f"{url} answered ok"
-    return False, f"{url} answered HTTP {status}: {_one_line(body, 80)}"
+    return False, f"{url} answered HTTP {status}: {one_line(body, 80)}"
 
 
 def process_exited(before: t.Mapping[str, str], now: t.Mapping[str, str]) -> str | None:
@@ -204,7 +199,7 @@ def serving_fingerprint(path: str) -> str | None:
     for block in certificate_blocks(data):
         der = block.der()
         if der:
-            return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+            return sha256_fingerprint(der)
     raise InputFileError(path, "holds no PEM certificate")
 
 

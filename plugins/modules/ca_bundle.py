@@ -154,13 +154,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import r
 def main() -> None:
     module = AnsibleModule(argument_spec=CA_BUNDLE_ARGUMENT_SPEC, mutually_exclusive=COMMON_MUTUALLY_EXCLUSIVE,
                            required_one_of=COMMON_REQUIRED_ONE_OF, supports_check_mode=True)
-    run_module(module, lambda m: _warned(m, run_ca_bundle(m.params, m.check_mode)))
-
-
-def _warned(module: AnsibleModule, result: dict) -> dict:
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    return result
+    run_module(module, lambda m: run_ca_bundle(m.params, m.check_mode))
 
 
 if __name__ == "__main__":

@@ -224,8 +224,6 @@ def work(module: AnsibleModule) -> dict:
             out["diff"] = issue.diff_of([{**r, "kind": f"{r['host'] or r['node_name']} {r['kind']}"} for r in results])
         return out
     result = issue.sign_one(ca, module.params, module.check_mode)
-    for warning in result.pop("warnings"):
-        module.warn(warning)
     if module._diff:
         result["diff"] = issue.diff_of([result])
     return result

@@ -13,11 +13,10 @@ Output: fleet findings, each a finding plus ``nodes`` (the hostnames it concerns
 from __future__ import annotations
 
 import collections
-import datetime
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import finding
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._probe import normalise_fingerprint
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import normalise_fingerprint, parse_rfc3339, short_fingerprint
 
 LEAF_ROLES = ("client", "serving")
 
@@ -28,10 +27,6 @@ def _certs(record: dict[str, t.Any], roles: t.Sequence[str]) -> list[dict[str, t
 
 
 _fp = normalise_fingerprint
-
-
-def _short(fingerprint: str) -> str:
-    return "sha256 " + _fp(fingerprint).replace(":", "")[:16].lower()
 
 
 def cluster_ca_fingerprints(nodes: dict[str, dict[str, t.Any]], explicit: t.Sequence[str] = (),
@@ -80,7 +75,7 @@ def duplicate_identities(nodes: dict[str, dict[str, t.Any]]) -> list[dict[str, t
             places = ", ".join(dict.fromkeys(f"{h}:{c.get('path')}" for h, c in holders))
             found.append(dict(finding(
                 "duplicate_identity", holders[0][1].get("path", ""),
-                f"the same {what} ({_short(fingerprint)}, subject {subject}) is on {len(hosts)} nodes: {places}; "
+                f"the same {what} ({short_fingerprint(fingerprint)}, subject {subject}) is on {len(hosts)} nodes: {places}; "
                 "the API server sees them as one node and the node authorizer rejects the others "
                 "('node \"X\" is not allowed to modify node \"Y\"'): issue each node its own certificate"),
                 nodes=hosts, node_paths={h: c.get("path", "") for h, c in holders}))
@@ -114,20 +109,11 @@ def kubeconfig_ca_mismatches(nodes: dict[str, dict[str, t.Any]],
                 continue
             found.append(dict(finding(
                 "kubeconfig_ca_mismatch", kubeconfig.get("path", ""),
-                f"{kubeconfig.get('path')} on {host} trusts {', '.join(_short(f) for f in sorted(have))} "
-                f"but the cluster CA is {', '.join(_short(f) for f in sorted(wanted))}: the kubelet cannot "
+                f"{kubeconfig.get('path')} on {host} trusts {', '.join(short_fingerprint(f) for f in sorted(have))} "
+                f"but the cluster CA is {', '.join(short_fingerprint(f) for f in sorted(wanted))}: the kubelet cannot "
                 "verify the API server (NotReady after a CA rotation); add the cluster CA to the kubeconfig"),
                 nodes=[host]))
     return found
-
-
-def _parse_time(text: str | None) -> datetime.datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-    except ValueError:
-        return None
 
 
 def cas_expiring_first(nodes: dict[str, dict[str, t.Any]]) -> list[dict[str, t.Any]]:
@@ -135,15 +121,15 @@ def cas_expiring_first(nodes: dict[str, dict[str, t.Any]]) -> list[dict[str, t.A
     everything it signed stops verifying on the CA's date."""
     found = []
     for host, record in sorted(nodes.items()):
-        cas = [c for c in _certs(record, ("ca",)) if _parse_time(c.get("not_after"))]
+        cas = [c for c in _certs(record, ("ca",)) if parse_rfc3339(c.get("not_after"))]
         for leaf in _certs(record, LEAF_ROLES):
             if leaf.get("chains_to_ca") is False:
                 continue
-            leaf_end = _parse_time(leaf.get("not_after"))
+            leaf_end = parse_rfc3339(leaf.get("not_after"))
             issuer = next((ca for ca in cas if ca.get("subject") == leaf.get("issuer")), None)
             if leaf_end is None or issuer is None:
                 continue
-            ca_end = _parse_time(issuer["not_after"])
+            ca_end = parse_rfc3339(issuer["not_after"])
             if ca_end is not None and ca_end < leaf_end:
                 found.append(dict(finding(
                     "ca_expires_first", issuer.get("path", ""),

@@ -17,6 +17,7 @@ import typing as t
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _k8s_client as k8s
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _node_status as node_status
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import normalise_fingerprint, short_fingerprint
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _probe
 
 HEALTHZ = "healthz"
@@ -45,15 +46,6 @@ class Outcome(t.NamedTuple):
                 "detail": self.detail, **self.data}
 
 
-def normalise_fingerprint(value: str) -> str:
-    digits = "".join(ch for ch in str(value).upper() if ch in "0123456789ABCDEF")
-    return ":".join(digits[i:i + 2] for i in range(0, len(digits), 2))
-
-
-def short(fingerprint: str | None) -> str:
-    return "sha256 " + (fingerprint or "").replace(":", "")[:16].lower() if fingerprint else "(none)"
-
-
 def serving_check(host: str, port: int, expected: t.Collection[str] | None) -> Check:
     """Passes when host:port serves a certificate whose fingerprint is in ``expected``.
     With no expected fingerprint, any completed handshake passes (and says so)."""
@@ -70,11 +62,11 @@ def serving_check(host: str, port: int, expected: t.Collection[str] | None) -> C
                 "expected_fingerprints": sorted(wanted)}
         where = _probe.endpoint(host, port)
         if not wanted:
-            return PASS, f"{where} serves {short(fingerprint)} (no expected fingerprint was known)", data
+            return PASS, f"{where} serves {short_fingerprint(fingerprint)} (no expected fingerprint was known)", data
         if fingerprint in wanted:
-            return PASS, f"{where} serves the expected certificate {short(fingerprint)}", data
-        return RETRY, (f"{where} serves {short(fingerprint)}, not the expected "
-                       f"{', '.join(short(f) for f in sorted(wanted))}"), data
+            return PASS, f"{where} serves the expected certificate {short_fingerprint(fingerprint)}", data
+        return RETRY, (f"{where} serves {short_fingerprint(fingerprint)}, not the expected "
+                       f"{', '.join(short_fingerprint(f) for f in sorted(wanted))}"), data
     return check
 
 

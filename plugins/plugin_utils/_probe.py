@@ -21,9 +21,11 @@ import ssl
 import typing as t
 import urllib.parse
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _san as san
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import finding
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import short_fingerprint
 
 DEFAULT_KUBELET_PORT = 10250
 DEFAULT_TIMEOUT = 5.0
@@ -46,13 +48,6 @@ class Served(t.NamedTuple):
     @property
     def leaf(self) -> t.Any:
         return self.chain[0]
-
-
-def normalise_fingerprint(value: t.Any) -> str:
-    """Fingerprints compare in one spelling: upper-case hex pairs joined by colons, the
-    crypto core's own (``4F:1A:...``), whatever case and separators the input used."""
-    digits = "".join(ch for ch in str(value or "").upper() if ch in "0123456789ABCDEF")
-    return ":".join(digits[i:i + 2] for i in range(0, len(digits), 2))
 
 
 def endpoint(host: str, port: int) -> str:
@@ -137,49 +132,11 @@ def _ssl_reason(exc: ssl.SSLError) -> str:
     return reason
 
 
-# Go's crypto/x509 HostnameError wording, so the message matches what kubectl prints.
 def go_hostname_error(cert: t.Any, host: str) -> str | None:
     """None when ``cert`` covers ``host`` for a Go client; otherwise Go's error text."""
     sans = core.subject_alt_names(cert)
-    host_ip = _parse_ip(host)
-    if host_ip is not None:
-        if any(_parse_ip(ip) == host_ip for ip in sans.ips):
-            return None
-    elif any(_dns_matches(pattern, host) for pattern in sans.dns):
-        return None
-    has_san_extension = bool(sans.dns or sans.ips or sans.emails or sans.uris)
-    if not has_san_extension and any(_dns_matches(cn, host) for cn in core.common_names(cert.subject)):
-        return "x509: certificate relies on legacy Common Name field, use SANs instead"
-    if host_ip is not None:
-        if not sans.ips:
-            return f"x509: cannot validate certificate for {host} because it doesn't contain any IP SANs"
-        valid = ", ".join(sans.ips)
-    else:
-        valid = ", ".join(sans.dns)
-    if not valid:
-        return f"x509: certificate is not valid for any names, but wanted to match {host}"
-    return f"x509: certificate is valid for {valid}, not {host}"
-
-
-def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return None
-
-
-def _dns_matches(pattern: str, host: str) -> bool:
-    """RFC 6125 matching as Go does it: case-insensitive, one leftmost wildcard label."""
-    pattern = pattern.lower().rstrip(".")
-    host = host.lower().rstrip(".")
-    if not pattern or not host:
-        return False
-    if pattern == host:
-        return True
-    if not pattern.startswith("*."):
-        return False
-    p_labels, h_labels = pattern.split("."), host.split(".")
-    return len(p_labels) == len(h_labels) and p_labels[1:] == h_labels[1:] and bool(h_labels[0])
+    return san.hostname_error(sans.dns, sans.ips, host, core.common_names(cert.subject),
+                              has_san_extension=bool(sans.dns or sans.ips or sans.emails or sans.uris))
 
 
 def go_validity_error(cert: t.Any, now: datetime.datetime) -> str | None:
@@ -255,14 +212,10 @@ def judge_kubelet(target: KubeletTarget, served: Served, cas: t.Sequence[t.Any],
         path = target.disk_serving[0].path
         found.append(finding(
             "served_cert_stale", path or where,
-            f"kubelet {where} serves {_short_fp(served_fp)} (not after {core.iso(core.not_after(leaf))}) "
-            f"but {path or 'the serving certificate on disk'} holds {_short_fp(target.disk_serving[0].fingerprint)}: "
+            f"kubelet {where} serves {short_fingerprint(served_fp)} (not after {core.iso(core.not_after(leaf))}) "
+            f"but {path or 'the serving certificate on disk'} holds {short_fingerprint(target.disk_serving[0].fingerprint)}: "
             "restart the kubelet to load it"))
     return found
-
-
-def _short_fp(fingerprint: str) -> str:
-    return "sha256 " + fingerprint.replace(":", "")[:16].lower()
 
 
 def probe_kubelet(target: KubeletTarget, cas: t.Sequence[t.Any], timeout: float,

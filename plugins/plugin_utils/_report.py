@@ -18,6 +18,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils import _io
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import finding
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import normalise_fingerprint, one_line, parse_rfc3339
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _fleet, _probe
 
 SEVERITY_RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
@@ -75,14 +76,14 @@ def node_record(host: HostInput) -> dict[str, t.Any]:
             "before the audit reached it (see the play output)"))
     elif result.get("unreachable"):
         record["findings"].append(finding(
-            "unreachable", "", f"{host.hostname} is unreachable: {_one_line(result.get('msg'))}"))
+            "unreachable", "", f"{host.hostname} is unreachable: {one_line(result.get('msg') or 'no message')}"))
     elif result.get("skipped"):
         record["findings"].append(finding(
             "unreachable", "", f"{host.hostname} was not inspected: the cert_info task was skipped"))
     elif result.get("failed"):
         record["findings"].append(finding(
             "unreachable", "", f"{host.hostname} could not be inspected: cert_info failed: "
-            f"{_one_line(result.get('msg'))}"))
+            f"{one_line(result.get('msg') or 'no message')}"))
     else:
         record.update({k: v for k, v in result.items() if k not in _RESULT_NOISE and not k.startswith("_ansible")})
         record["inspected"] = True
@@ -94,17 +95,13 @@ def node_record(host: HostInput) -> dict[str, t.Any]:
     return record
 
 
-def _one_line(text: t.Any) -> str:
-    return " ".join(str(text or "no message").split())[:300]
-
-
 def load_ca_file(path: str) -> list[t.Any]:
     """The cluster CA certificates in a PEM or DER file on the controller."""
     return core.load_certificates(_io.read_bounded(path), path)
 
 
 def _disk_serving(record: dict[str, t.Any]) -> tuple[_probe.DiskCert, ...]:
-    return tuple(_probe.DiskCert(c.get("path", ""), _probe.normalise_fingerprint(c["fingerprint_sha256"]), c.get("chains_to_ca"))
+    return tuple(_probe.DiskCert(c.get("path", ""), normalise_fingerprint(c["fingerprint_sha256"]), c.get("chains_to_ca"))
                  for c in record.get("certificates") or []
                  if isinstance(c, dict) and c.get("role") == "serving" and c.get("fingerprint_sha256"))
 
@@ -117,7 +114,7 @@ def _ca_from_results(nodes: dict[str, dict[str, t.Any]], fingerprints: t.Sequenc
         for entry in record.get("certificates") or []:
             if not (isinstance(entry, dict) and entry.get("role") == "ca" and isinstance(entry.get("pem"), str)):
                 continue
-            fingerprint = _probe.normalise_fingerprint(entry.get("fingerprint_sha256"))
+            fingerprint = normalise_fingerprint(entry.get("fingerprint_sha256"))
             if fingerprint in wanted and fingerprint not in found:
                 try:
                     found[fingerprint] = core.load_certificate(entry["pem"].encode("ascii", "replace"), "cert_info")
@@ -131,7 +128,7 @@ def _served_row(probe: dict[str, t.Any], now: datetime.datetime) -> dict[str, t.
     served = probe.get("served")
     if not served:
         return None
-    end = _fleet._parse_time(served["not_after"])
+    end = parse_rfc3339(served["not_after"])
     return dict(served, path=f"https://{probe['endpoint']}", role="served",
                 days_remaining=(end - now).days if end else None, source="probe")
 

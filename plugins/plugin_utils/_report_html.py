@@ -12,6 +12,7 @@ import datetime
 import html
 import typing as t
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import parse_rfc3339
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _report, _report_text
 
 COLOURS = {"critical": "#c62828", "warning": "#ef8f00", "ok": "#2e7d32", "info": "#1565c0",
@@ -26,14 +27,10 @@ def _e(value: t.Any) -> str:
     return html.escape(str(value if value is not None else ""), quote=True)
 
 
-def _parse(text: str | None) -> datetime.datetime | None:
-    return _report_text._parse(text)
-
-
 def _chart_range(rows: list[dict[str, t.Any]], now: datetime.datetime,
                  warn_days: int) -> tuple[datetime.datetime, datetime.datetime]:
-    ends = [_parse(r["not_after"]) for r in rows if _parse(r["not_after"])]
-    leaf_ends = [_parse(r["not_after"]) for r in rows if r["role"] != "ca" and _parse(r["not_after"])]
+    ends = [parse_rfc3339(r["not_after"]) for r in rows if parse_rfc3339(r["not_after"])]
+    leaf_ends = [parse_rfc3339(r["not_after"]) for r in rows if r["role"] != "ca" and parse_rfc3339(r["not_after"])]
     start = min([now - 30 * DAY] + [e - 30 * DAY for e in ends if e < now])
     # CA lifetimes (10 years) would squash every kubelet certificate (1 year) into a sliver:
     # the scale follows the leaves, and longer bars run off the edge with an arrow.
@@ -60,7 +57,7 @@ def _ticks(start: datetime.datetime, end: datetime.datetime) -> list[datetime.da
 
 
 def timeline(rows: list[dict[str, t.Any]], now: datetime.datetime, warn_days: int) -> str:
-    dated = [r for r in rows if _parse(r["not_after"])]
+    dated = [r for r in rows if parse_rfc3339(r["not_after"])]
     if not dated:
         return '<p class="empty">No certificate dates to chart.</p>'
     start, end = _chart_range(dated, now, warn_days)
@@ -85,7 +82,7 @@ def timeline(rows: list[dict[str, t.Any]], now: datetime.datetime, warn_days: in
     previous = None
     for index, row in enumerate(dated):
         y = top + index * ROW_HEIGHT
-        begin, finish = _parse(row["not_before"]) or start, _parse(row["not_after"]) or start
+        begin, finish = parse_rfc3339(row["not_before"]) or start, parse_rfc3339(row["not_after"]) or start
         node_label = row["node"] if row["node"] != previous else ""
         previous = row["node"]
         label = f"{row['role'] or '?'} {row['path'].rsplit('/', 1)[-1]}"
@@ -237,7 +234,7 @@ _JS = """
 
 
 def render(report: dict[str, t.Any]) -> str:
-    now = _parse(report["generated_at"]) or datetime.datetime.now(datetime.timezone.utc)
+    now = parse_rfc3339(report["generated_at"]) or datetime.datetime.now(datetime.timezone.utc)
     rows = _report.certificate_rows(report)
     statuses = [r["status"] for r in report["nodes"].values()]
     counts = report["counts"]

@@ -6,29 +6,21 @@ from __future__ import annotations
 import datetime
 import typing as t
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import parse_rfc3339
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _report
 
 _SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
-def _parse(text: str | None) -> datetime.datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-    except ValueError:
-        return None
-
-
 def kubeadm_date(text: str | None) -> str:
     """``Jan 02, 2006 15:04 UTC``, the way ``kubeadm certs check-expiration`` prints dates."""
-    moment = _parse(text)
+    moment = parse_rfc3339(text)
     return moment.strftime("%b %d, %Y %H:%M UTC") if moment else "-"
 
 
 def residual(text: str | None, now: datetime.datetime) -> str:
     """Time left in kubeadm's short form (``364d``, ``23h``, ``<invalid>`` once expired)."""
-    moment = _parse(text)
+    moment = parse_rfc3339(text)
     if moment is None:
         return "-"
     seconds = int((moment - now).total_seconds())
@@ -74,7 +66,7 @@ def _table(headers: t.Sequence[str], rows: t.Sequence[t.Sequence[str]]) -> list[
 
 def summary_lines(report: dict[str, t.Any], max_findings: int = 40) -> list[str]:
     """The end-of-play table, like ``kubeadm certs check-expiration``, then the findings."""
-    now = _parse(report["generated_at"]) or datetime.datetime.now(datetime.timezone.utc)
+    now = parse_rfc3339(report["generated_at"]) or datetime.datetime.now(datetime.timezone.utc)
     rows = [[r["node"], _certificate_label(r), kubeadm_date(r["not_after"]), residual(r["not_after"], now),
              issuer_name(r["issuer"]) or "-", _status_label(r)] for r in _report.certificate_rows(report)]
     lines = _table(["NODE", "CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "ISSUER", "STATUS"], rows)
@@ -102,7 +94,7 @@ def _md(text: t.Any) -> str:
 
 
 def markdown(report: dict[str, t.Any]) -> str:
-    now = _parse(report["generated_at"]) or datetime.datetime.now(datetime.timezone.utc)
+    now = parse_rfc3339(report["generated_at"]) or datetime.datetime.now(datetime.timezone.utc)
     counts = report["counts"]
     out = [
         "# Kubelet certificate audit", "",
@@ -166,7 +158,7 @@ def _rdn(name: str, attribute: str) -> str:
 def prometheus(report: dict[str, t.Any]) -> str:
     """node_exporter textfile-collector metrics. Where they overlap with
     x509-certificate-exporter, the names and label names are its own."""
-    now = _parse(report["generated_at"]) or datetime.datetime.now(datetime.timezone.utc)
+    now = parse_rfc3339(report["generated_at"]) or datetime.datetime.now(datetime.timezone.utc)
     out: list[str] = []
 
     def family(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
@@ -178,7 +170,7 @@ def prometheus(report: dict[str, t.Any]) -> str:
     after, before, expired = [], [], []
     for host in sorted(report["nodes"]):
         for cert in report["nodes"][host].get("certificates") or []:
-            end, start = _parse(cert.get("not_after")), _parse(cert.get("not_before"))
+            end, start = parse_rfc3339(cert.get("not_after")), parse_rfc3339(cert.get("not_before"))
             if end is None:
                 continue
             path = cert.get("path", "")

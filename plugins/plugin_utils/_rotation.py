@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import hex_prefix
+
 ROLES = ("client", "serving")
 
 
@@ -34,10 +36,6 @@ def rotation_pending(now: t.Mapping[str, t.Any] | None, began: t.Mapping[str, t.
                for role in ROLES):
             pending.append(host)
     return pending
-
-
-def _short(fingerprint: str | None) -> str:
-    return fingerprint.replace(":", "")[:12].lower() if fingerprint else "-"
 
 
 def _day(moment: str | None) -> str:
@@ -94,7 +92,9 @@ def rotation_summary(records: t.Iterable[t.Mapping[str, t.Any]]) -> dict[str, t.
         for role in ROLES:
             cert = row[role]
             cells.append(_change(_day(cert["old_not_after"]), _day(cert["new_not_after"])))
-            cells.append(_change(_short(cert["old_fingerprint"]), _short(cert["new_fingerprint"])))
+            # The column header says SHA256; twelve digits keep the table narrow.
+            cells.append(_change(hex_prefix(cert["old_fingerprint"], 12) or "-",
+                                 hex_prefix(cert["new_fingerprint"], 12) or "-"))
         ready = row["restart_to_ready_seconds"]
         cells.append(f"{ready:.1f} s" if isinstance(ready, (int, float)) else "-")
         seconds = row["seconds"]

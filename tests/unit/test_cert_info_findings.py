@@ -187,6 +187,23 @@ def test_san_missing_dns(node, cluster_ca):
     assert NODE in f["message"]
 
 
+# Coverage is Go's (module_utils/_san): what the API server accepts when it dials the kubelet.
+@pytest.mark.parametrize("dns,ips,node_dns,node_ips,missing", [
+    (["*.nodes.test"], [NODE_IP], ["n1.nodes.test"], [NODE_IP], set()),
+    (["*.nodes.test"], [NODE_IP], ["a.n1.nodes.test"], [NODE_IP], {"san_missing_dns"}),   # one label only
+    (["*.nodes.test"], [NODE_IP], ["nodes.test"], [NODE_IP], {"san_missing_dns"}),
+    (["n*.nodes.test"], [NODE_IP], ["n1.nodes.test"], [NODE_IP], {"san_missing_dns"}),   # no partial wildcards
+    (["*.nodes.test"], [NODE_IP], [".nodes.test"], [NODE_IP], {"san_missing_dns"}),      # fnmatch matched this
+    (["N1.Nodes.Test"], [NODE_IP], ["n1.nodes.test."], [NODE_IP], set()),
+    ([NODE, NODE_IP], ["10.0.0.99"], [NODE], [NODE_IP], {"san_missing_ip"}),           # a DNS SAN is no IP SAN
+    ([NODE], ["::ffff:" + NODE_IP], [NODE], [NODE_IP], set()),                          # mapped equals IPv4
+])
+def test_serving_sans_follow_go(node, cluster_ca, dns, ips, node_dns, node_ips, missing):
+    node.write_serving(*pkifactory.node_serving(cluster_ca, NODE, ips=ips, dns=dns))
+    found = codes(node.inspect(node_dns_names=node_dns, node_ips=node_ips))
+    assert set(found) & {"san_missing_dns", "san_missing_ip"} == missing
+
+
 def test_san_loopback_only_seed_001(node, cluster_ca):
     node.write_serving(*pkifactory.node_serving(cluster_ca, NODE, ips=["127.0.0.1", "::1"], dns=["localhost"]))
     result = node.inspect()

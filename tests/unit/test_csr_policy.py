@@ -127,6 +127,18 @@ def test_each_rule_denies_its_crafted_csr(kwargs, codes):
     assert_verdict(judge(csr_object(**kwargs)), DENY, codes)
 
 
+# A SAN names a node's address when a Go client dialling that address would accept it
+# (module_utils/_san): DNS case-insensitively, IPv4-mapped IPv6 as its IPv4 address.
+@pytest.mark.parametrize("kwargs,verdict,codes", [
+    pytest.param({"dns": ["WORKER1"]}, APPROVE, [], id="dns-case"),
+    pytest.param({"dns": ["worker1", "Worker1.Cluster.Internal"]}, APPROVE, [], id="status-dns-case"),
+    pytest.param({"ips": ["::ffff:10.0.0.11"]}, SKIP, ["IPNotVouched"], id="mapped-ip-is-on-node-but-unvouched"),
+    pytest.param({"ips": ["::ffff:10.0.0.99"]}, DENY, ["IPNotOnNode"], id="mapped-foreign-ip"),
+])
+def test_sans_name_node_addresses_as_go_does(kwargs, verdict, codes):
+    assert_verdict(judge(csr_object(**kwargs)), verdict, codes)
+
+
 def test_node_that_does_not_exist_is_left_pending():
     decision = judge(csr_object(node="ghost", ips=["10.0.0.50"]))
     assert_verdict(decision, SKIP, ["NodeNotFound"])

@@ -363,7 +363,7 @@ def test_run_module_passes_certificates_csrs_and_public_keys(pair, cluster_ca):
     spki = keys.public_key_der(pkifactory.key_pem(key), "k", "cryptography")
     result = {"changed": False, "csr": csr, "current_certificate": pkifactory.cert_pem(cert).decode(),
               "ca": pkifactory.cert_pem(cluster_ca.cert).decode(), "spki": base64.b64encode(spki).decode(),
-              "public_pem": keys.spki_pem(spki)}
+              "public_pem": pemlib.der_to_pem(spki, "PUBLIC KEY").decode("ascii")}
     module = run(lambda _module: dict(result))
     assert module.failed is None and module.result == result
 

@@ -105,7 +105,7 @@ def test_openssl_derivation_never_raises(data):
 def test_private_key_recognisers_never_raise(data):
     assert isinstance(_gather_redact.looks_like_private_key_der(data), bool)
     assert isinstance(_gather_redact.contains_private_key(data), bool)
-    assert isinstance(_gather._looks_like_certificate_der(data), bool)
+    assert isinstance(_gather_redact.looks_like_certificate_der(data), bool)
 
 
 yaml_text = st.one_of(

@@ -224,7 +224,3 @@ def test_ready_gate_retries_while_unregistered(api):
     with k8s.KubeClient.from_params({"kubeconfig": api.kubeconfig()}) as client:
         verdict, detail, _ = gates.ready_check(client, "ghost", None)(2)
     assert verdict == gates.RETRY and "not registered" in detail
-
-
-def test_fingerprints_are_normalised():
-    assert gates.normalise_fingerprint("ab:cd") == gates.normalise_fingerprint("ABCD") == "AB:CD"

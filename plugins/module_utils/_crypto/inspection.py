@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import fnmatch
 import ipaddress
 import os
 import re
@@ -20,6 +19,7 @@ import typing as t
 import urllib.parse
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_yaml as gather_yaml
+from ansible_collections.kubecerts.kubelet.plugins.module_utils import _san as san
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem import decode_base64
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, InvalidOption
@@ -377,13 +377,13 @@ class Inspection:
             self.add("san_loopback_only", path, f"{label} {path} covers only loopback ({covered}); reissue it with "
                                                 f"the node's addresses {', '.join(self.node_ips + self.node_dns_names)}")
             return
-        missing_ips = [ip for ip in self.node_ips if _normal_ip(ip) not in ips]
+        missing_ips = [ip for ip in self.node_ips if not any(san.same_ip(ip, have) for have in ips)]
         if missing_ips:
             what = "has no IP SANs" if not ips else f"lacks IP SAN {', '.join(missing_ips)}"
             self.add("san_missing_ip", path, f"{label} {path} {what}, so kubectl logs/exec/port-forward to "
                                              f"{missing_ips[0]} fail; reissue it with IP SANs "
                                              f"{', '.join(self.node_ips)}")
-        missing_dns = [n for n in self.node_dns_names if not any(_dns_match(p, n) for p in dns)]
+        missing_dns = [n for n in self.node_dns_names if not san.covers(dns, sorted(ips), n)]
         if missing_dns:
             self.add("san_missing_dns", path, f"{label} {path} lacks DNS SAN {', '.join(missing_dns)}; reissue it "
                                               f"with DNS SANs {', '.join(self.node_dns_names)}")
@@ -557,12 +557,7 @@ class Inspection:
             return
         if not host:
             return
-        try:
-            address = ipaddress.ip_address(host)
-            covered = any(_normal_ip(i) == str(address) for i in facts["ip_addresses"])
-        except ValueError:
-            covered = any(_dns_match(p.lower(), host.lower()) for p in facts["dns_names"])
-        if not covered:
+        if not san.covers(facts["dns_names"], facts["ip_addresses"], host):
             names = ", ".join(facts["ip_addresses"] + facts["dns_names"]) or "no names"
             self.add("apiserver_san_mismatch", path,
                      f"the API server certificate at {server} (used by kubeconfig {path}) covers only {names}, not "
@@ -626,14 +621,6 @@ def _is_loopback_ip(value: str) -> bool:
 def _is_loopback_name(name: str) -> bool:
     return name in ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback") or \
         name.endswith(".localhost")
-
-
-def _dns_match(pattern: str, name: str) -> bool:
-    if pattern == name:
-        return True
-    if pattern.startswith("*.") and name.count(".") == pattern.count("."):
-        return fnmatch.fnmatchcase(name, pattern)
-    return False
 
 
 def inspect(gathered: dict[str, t.Any], warn_days: int = 30, node_name: str | None = None,

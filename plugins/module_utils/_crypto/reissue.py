@@ -18,11 +18,6 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import I
 
 DEFAULT_RENEW_BEFORE_DAYS = 30
 
-# Reason codes, in the order they are reported. Node-side codes come first.
-NODE_REASONS = ("key_missing", "key_unreadable", "key_mismatch", "key_foreign", "key_weak", "key_regenerate")
-CERT_REASONS = ("missing", "unreadable", "expired", "expiring", "identity", "usage", "san_drift", "issuer",
-                "force")
-
 
 class Reason(t.NamedTuple):
     code: str

@@ -21,6 +21,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, SigningRefused
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import read_bounded
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import one_line
 
 if core.HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -235,7 +236,7 @@ def load_private_key(data: bytes, path: str, passphrase: bytes | None = None) ->
             "is not encrypted, but a passphrase was given"
         raise InputFileError(path, problem) from None
     except ValueError as exc:
-        text = " ".join(str(exc).split())[:120]
+        text = one_line(exc)
         raise InputFileError(path, f"is not a usable PEM private key ({text or 'wrong passphrase or corrupt'})") from None
     except Exception as exc:  # pragma: no cover - e.g. unsupported algorithm
         raise InputFileError(path, f"cannot load the private key: {type(exc).__name__}") from None

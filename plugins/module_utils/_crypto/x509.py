@@ -11,7 +11,6 @@ so it uses neither directly.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem import (
@@ -20,6 +19,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.pem impo
     looks_like_pem,
 )
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import colon_hex, format_rfc3339, one_line, sha256_fingerprint
 
 try:
     from cryptography import x509
@@ -89,7 +89,7 @@ def _parsed(loader: t.Callable[[bytes], x509.Certificate], raw: bytes, path: str
     try:
         return _fully_parsed(loader(raw))
     except CERTIFICATE_PARSE_ERRORS as exc:
-        raise InputFileError(path, f"certificate #{index} does not parse: {_short(exc)}") from None
+        raise InputFileError(path, f"certificate #{index} does not parse: {one_line(exc)}") from None
 
 
 def _fully_parsed(cert: x509.Certificate) -> x509.Certificate:
@@ -118,7 +118,7 @@ def load_csr(data: bytes, source: str) -> x509.CertificateSigningRequest:
             pass
         return csr
     except CERTIFICATE_PARSE_ERRORS as exc:
-        raise InputFileError(source, f"is not a usable PKCS#10 certificate request: {_short(exc)}") from None
+        raise InputFileError(source, f"is not a usable PKCS#10 certificate request: {one_line(exc)}") from None
 
 
 def load_certificate(data: bytes, path: str) -> x509.Certificate:
@@ -126,16 +126,12 @@ def load_certificate(data: bytes, path: str) -> x509.Certificate:
     return load_certificates(data, path)[0]
 
 
-def _short(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:160]
-
-
 def cert_pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
 def fingerprint_sha256(cert: x509.Certificate) -> str:
-    return _colon_hex(cert.fingerprint(hashes.SHA256()))
+    return colon_hex(cert.fingerprint(hashes.SHA256()))
 
 
 def spki_der(public_key: t.Any) -> bytes:
@@ -146,11 +142,7 @@ def spki_der(public_key: t.Any) -> bytes:
 def public_key_sha256(public_key: t.Any) -> str:
     """SHA-256 of the DER SubjectPublicKeyInfo: the same value on every host and tool
     (``openssl pkey -pubout -outform DER | sha256sum``)."""
-    return _colon_hex(hashlib.sha256(spki_der(public_key)).digest())
-
-
-def _colon_hex(digest: bytes) -> str:
-    return ":".join(f"{b:02X}" for b in digest)
+    return sha256_fingerprint(spki_der(public_key))
 
 
 def _as_utc(moment: datetime.datetime) -> datetime.datetime:
@@ -167,8 +159,7 @@ def not_after(cert: x509.Certificate) -> datetime.datetime:
     return value if value is not None else _as_utc(cert.not_valid_after)
 
 
-def iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+iso = format_rfc3339   # the crypto core's callers write core.iso(...)
 
 
 def name_string(name: x509.Name) -> str:
