@@ -12,7 +12,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import truthy
 from ansible_collections.kubecerts.kubelet.plugins.modules.audit_report import ARGUMENT_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _report, _report_text
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import ControllerAction
 
 _MISSING = object()
 
@@ -50,11 +50,7 @@ def _plain(value: t.Any) -> t.Any:
     return str(value)
 
 
-class ActionModule(KubecertsAction):
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
-
+class ActionModule(ControllerAction):
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         args = self.validated_args(ARGUMENT_SPEC)
         if args["probe_timeout"] <= 0 or args["probe_workers"] < 1:

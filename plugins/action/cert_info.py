@@ -42,10 +42,6 @@ INVENTORY_DEFAULTS: dict[str, str] = {
 
 
 class ActionModule(KubecertsAction):
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = False
-
     def args_with_inventory(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         """The validated task arguments, an option the task leaves unset taken from inventory."""
         args = self.validated_args(ARGUMENT_SPEC)

@@ -49,7 +49,6 @@ def _subset(args: dict[str, t.Any], spec: dict[str, t.Any]) -> dict[str, t.Any]:
 
 
 class ActionModule(KubecertsAction):
-    TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(ARGUMENT_SPEC)
 
     def _is_controller(self, ca_host: str, task_vars: dict[str, t.Any]) -> bool:

@@ -15,10 +15,6 @@ MODULE = "kubecerts.kubelet.kubelet_preflight"
 
 
 class ActionModule(KubecertsAction):
-    _supports_check_mode = True
-    _supports_async = False
-    TRANSFERS_FILES = False
-
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         args = self.validated_args(ARGUMENT_SPEC)
         if args.get("name") is None and task_vars.get("kubecerts_kubelet_service"):

@@ -9,15 +9,11 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import I
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import normalise_fingerprint, truthy
 from ansible_collections.kubecerts.kubelet.plugins.modules.kubelet_probe import ARGUMENT_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _probe
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import ControllerAction
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._report import load_ca_file, worst_severity
 
 
-class ActionModule(KubecertsAction):
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
-
+class ActionModule(ControllerAction):
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         args = self.validated_args(ARGUMENT_SPEC)
         cas = load_ca_file(args["ca_cert"]) if args["ca_cert"] else []

@@ -25,10 +25,6 @@ def last_kubelet_line(journal: t.Sequence[str]) -> str:
 
 
 class ActionModule(KubecertsAction):
-    _supports_check_mode = True
-    _supports_async = False
-    TRANSFERS_FILES = False
-
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         args = self.validated_args(ARGUMENT_SPEC)
         self._defaults_from_inventory(args, task_vars)

@@ -8,14 +8,10 @@ import typing as t
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import IdentityRefused
 from ansible_collections.kubecerts.kubelet.plugins.modules.node_identity import ARGUMENT_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _identity
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import ControllerAction
 
 
-class ActionModule(KubecertsAction):
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
-
+class ActionModule(ControllerAction):
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         args = self.validated_args(ARGUMENT_SPEC)
         own = str(task_vars.get("inventory_hostname", ""))

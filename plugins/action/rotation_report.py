@@ -11,7 +11,7 @@ import typing as t
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _io
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import format_rfc3339
 from ansible_collections.kubecerts.kubelet.plugins.modules.rotation_report import ARGUMENT_SPEC
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import ControllerAction
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._rotation import rotation_summary
 
 REPORT_MODE = 0o640
@@ -50,11 +50,7 @@ def plan_files(args: dict[str, t.Any], summary: dict[str, t.Any] | None, finishe
     return files
 
 
-class ActionModule(KubecertsAction):
-    _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
-
+class ActionModule(ControllerAction):
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         args = self.validated_args(ARGUMENT_SPEC)
         records = args["records"]

@@ -16,7 +16,12 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import I
 
 
 class KubecertsAction(ActionBase):
-    """Subclasses implement ``work(task_vars) -> result``; raising KubecertsError fails the task."""
+    """Subclasses implement ``work(task_vars) -> result``; raising KubecertsError fails the task.
+    Every action of the collection supports check mode, copies no files and runs synchronously."""
+
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
 
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         raise NotImplementedError
@@ -38,3 +43,9 @@ class KubecertsAction(ActionBase):
             result.update(exc.details)
             result.update(failed=True, msg=str(exc))
         return result
+
+
+class ControllerAction(KubecertsAction):
+    """An action whose work is all on the controller: it never connects to the host."""
+
+    _requires_connection = False

@@ -28,8 +28,6 @@ class CaBundleAction(KubecertsAction):
     MODULE = ""
     ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {}
 
-    TRANSFERS_FILES = False
-
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         params = self.validated_args(self.ARGUMENT_SPEC, mutually_exclusive=bundle.COMMON_MUTUALLY_EXCLUSIVE,
                                      required_one_of=bundle.COMMON_REQUIRED_ONE_OF)
