@@ -211,6 +211,7 @@ class Inspection:
         return result
 
     def _node_dns_names(self, node_name: str | None) -> list[str]:
+        names: list[str | None]
         if self.options.node_dns_names:
             names = list(self.options.node_dns_names)
         else:
@@ -259,7 +260,7 @@ class Inspection:
 
     def _base_entry(self, cert: t.Any, path: str, role: str, source: str) -> dict[str, t.Any]:
         facts = core.describe(cert, self.now)
-        entry = {"path": path, "role": role, "source": source}
+        entry: dict[str, t.Any] = {"path": path, "role": role, "source": source}
         entry.update(facts)
         entry.setdefault("key_matches", None)
         entry.setdefault("chains_to_ca", None)
