@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite, in order of cost: unit, integration (a real kube-apiserver on loopback),
-# sanity, lint, build, molecule on the lab, then the lab's own fidelity and seed tests. The
-# Kubernetes binaries are built from the Go module proxy first (cached: a no-op).
+# sanity, lint, typecheck (mypy), build, molecule on the lab, then the lab's own fidelity and
+# seed tests. The Kubernetes binaries are built from the Go module proxy first (cached: a no-op).
 # Each stage runs even if an earlier one failed, so one CI run shows every failure;
 # the exit status is non-zero when any stage failed.
 set -uo pipefail
@@ -25,6 +25,7 @@ stage binaries tests/lab/kube/build.sh
 stage integration python -m pytest -q tests/integration
 stage sanity tools/sanity.sh
 stage lint tools/lint.sh
+stage typecheck tools/typecheck.sh
 stage build tools/build.sh --check
 stage molecule tools/molecule.sh
 stage lab tools/real-lab-test.sh

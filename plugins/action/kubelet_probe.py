@@ -3,6 +3,7 @@
 """kubelet_probe: TLS probes of kubelets and API servers, entirely on the controller."""
 from __future__ import annotations
 
+import functools
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InvalidOption
@@ -42,8 +43,8 @@ class ActionModule(ControllerAction):
 
         timeout = args["probe_timeout"]
         jobs: list[t.Callable[[], dict[str, t.Any]]] = [
-            (lambda target=target: _probe.probe_kubelet(target, cas, timeout)) for target in targets]
-        jobs += [(lambda target=target: _probe.probe_apiserver(target, cas, timeout)) for target in api_targets]
+            functools.partial(_probe.probe_kubelet, target, cas, timeout) for target in targets]
+        jobs += [functools.partial(_probe.probe_apiserver, server, cas, timeout) for server in api_targets]
         results = _probe.run_concurrently(jobs, args["probe_workers"])
         kubelets, apiservers = results[:len(targets)], results[len(targets):]
         findings = [dict(f, node=probe["node"]) for probe in kubelets for f in probe["findings"]]

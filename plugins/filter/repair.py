@@ -15,18 +15,48 @@ ACTIONS: dict[str, str] = {
     "restart": "restart the kubelet so that it loads what is on disk (kubelet_restart)",
 }
 
-# Findings about a node's own certificates, fixed by issuing new ones.
-_REISSUE = frozenset({
-    "expired", "expiring_soon", "not_yet_valid", "key_mismatch", "untrusted_issuer", "wrong_identity",
-    "self_signed_serving", "san_missing_ip", "san_missing_dns", "san_loopback_only", "served_san_mismatch",
-    "served_untrusted", "wrong_usage",
-})
-# A key that is shared with another node, or too weak, must not be reused.
-_NEW_KEY = frozenset({"duplicate_identity", "weak_key"})
-# Findings that mean "a file is broken": fixable by reissuing when it is a certificate or key.
-_LEAF_FILE = frozenset({"missing", "unparsable", "broken_symlink"})
+# Every catalogued finding code has an explicit entry: an action in FIXES, or a hint in HINTS, or
+# both through CONDITIONAL_FIXES (the action for the findings it fixes, the hint for the others).
+# A code with no entry is an error, so that a new code cannot reach the operator as a vague hint.
+
+# The action that fixes every finding of these codes.
+FIXES: dict[str, str] = {
+    # The node's own certificates, fixed by issuing new ones.
+    **dict.fromkeys(("expired", "expiring_soon", "not_yet_valid", "key_mismatch", "untrusted_issuer",
+                     "wrong_identity", "self_signed_serving", "san_missing_ip", "san_missing_dns",
+                     "san_loopback_only", "served_san_mismatch", "served_untrusted", "wrong_usage"), "reissue"),
+    # A key that is shared with another node, or too weak, must not be reused.
+    **dict.fromkeys(("duplicate_identity", "weak_key"), "reissue_new_key"),
+    "kubeconfig_ca_mismatch": "propagate_ca",
+    "current_not_symlink": "relink",
+    "weak_permissions": "fix_permissions",
+    "served_cert_stale": "restart",
+}
+
+
+def _is_leaf(finding: t.Mapping[str, t.Any], leaf_paths: t.Collection[str]) -> bool:
+    return finding.get("path") in leaf_paths
+
+
+def _is_pending_csr(finding: t.Mapping[str, t.Any], leaf_paths: t.Collection[str]) -> bool:
+    # "tls: internal error": the kubelet has no serving certificate, its CSR waits for approval.
+    message = str(finding.get("message") or "").lower()
+    return "internal error" in message or "csr" in message
+
+
+# The action that fixes the findings of these codes that pass the test; the others get the hint.
+CONDITIONAL_FIXES: dict[str, tuple[str, t.Callable[[t.Mapping[str, t.Any], t.Collection[str]], bool]]] = {
+    # "A file is broken": fixable by reissuing when it is the node's certificate or key.
+    **dict.fromkeys(("missing", "unparsable", "broken_symlink"), ("reissue", _is_leaf)),
+    "probe_failed": ("approve_csr", _is_pending_csr),
+}
 
 HINTS: dict[str, str] = {
+    # missing, unparsable, broken_symlink: about a file that is not the node's certificate or key
+    # (a kubeconfig, a CA file), or about a path that is not configured at all.
+    "missing": "no automatic fix: put the file back from its backup or its source, or configure its path",
+    "unparsable": "no automatic fix: restore the file from its backup or from the tool that wrote it",
+    "broken_symlink": "no automatic fix: restore the link's target, or point the link at the right file",
     "ca_expires_first": "no automatic fix: rotate the cluster CA (kubecerts.kubelet.rotate_ca)",
     "apiserver_san_mismatch": "no automatic fix: reissue the API server's certificate for this address "
                               "with the control plane's tooling",
@@ -42,31 +72,24 @@ HINTS: dict[str, str] = {
 
 
 def action_for(finding: t.Mapping[str, t.Any], leaf_paths: t.Collection[str]) -> str | None:
+    """The action that fixes ``finding``, or None when it has none (its code's hint says what to do).
+    Raises KeyError for a code that has no entry here."""
     code = str(finding.get("code"))
-    if code in _NEW_KEY:
-        return "reissue_new_key"
-    if code in _REISSUE:
-        return "reissue"
-    if code in _LEAF_FILE:
-        return "reissue" if finding.get("path") in leaf_paths else None
-    if code == "kubeconfig_ca_mismatch":
-        return "propagate_ca"
-    if code == "current_not_symlink":
-        return "relink"
-    if code == "weak_permissions":
-        return "fix_permissions"
-    if code == "served_cert_stale":
-        return "restart"
-    if code == "probe_failed":
-        # "tls: internal error": the kubelet has no serving certificate, its CSR waits for approval.
-        message = str(finding.get("message") or "").lower()
-        return "approve_csr" if "internal error" in message or "csr" in message else None
-    return None
+    if code in FIXES:
+        return FIXES[code]
+    if code in CONDITIONAL_FIXES:
+        action, applies = CONDITIONAL_FIXES[code]
+        if applies(finding, leaf_paths):
+            return action
+    if code in HINTS:
+        return None
+    raise KeyError(f"finding code {code!r} has no repair entry (an action or a hint) in the repair plan")
 
 
 def repair_plan(findings: t.Iterable[t.Mapping[str, t.Any]] | None,
                 leaf_paths: t.Iterable[str] | None = None) -> list[dict[str, t.Any]]:
-    """One step per finding: the finding, the action that fixes it (or None) and why."""
+    """One step per finding: the finding, the action that fixes it (or None) and why.
+    Raises KeyError for a finding whose code has no entry (see action_for)."""
     leaves = {p for p in (leaf_paths or []) if p}
     plan = []
     seen: set[tuple[str, str, str]] = set()
@@ -79,7 +102,7 @@ def repair_plan(findings: t.Iterable[t.Mapping[str, t.Any]] | None,
         plan.append({
             "code": finding.get("code"), "severity": finding.get("severity"), "path": finding.get("path"),
             "message": finding.get("message"), "action": action, "fixable": action is not None,
-            "fix": ACTIONS[action] if action else HINTS.get(str(finding.get("code")), "no automatic fix: see the message"),
+            "fix": ACTIONS[action] if action else HINTS[str(finding.get("code"))],
         })
     return plan
 

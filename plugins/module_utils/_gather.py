@@ -402,7 +402,7 @@ def _rebase_cert_dir(profile: Profile, cert_dir: str | None) -> Profile:
         value = getattr(profile, field)
         if value and os.path.dirname(value) == default_dir:
             moved[field] = os.path.join(cert_dir, os.path.basename(value))
-    return profile._replace(**moved)
+    return with_overrides(profile, **moved)
 
 
 def _read_config(path: str | None) -> tuple[dict[str, t.Any] | None, t.Any]:
@@ -445,7 +445,7 @@ def gather(params: dict[str, t.Any], proc: str = "/proc") -> dict[str, t.Any]:
     config_path = resolve.choose("kubelet_config", (params.get("kubelet_config"), "option"), flag("config"),
                                  (profile.kubelet_config, "profile"))
     config_entry, config = _read_config(config_path)
-    if config_entry:
+    if config_path and config_entry:
         files[config_path] = config_entry
     config = config if isinstance(config, dict) else {}
     config_dir = os.path.dirname(config_path or "/")
@@ -461,7 +461,7 @@ def gather(params: dict[str, t.Any], proc: str = "/proc") -> dict[str, t.Any]:
                                      (profile.kubeconfig, "profile"))
     kubeconfig_entry, kubeconfig_doc = _read_config(kubeconfig_path)
     refs = kubeconfig_refs(kubeconfig_doc, kubeconfig_path) if kubeconfig_path else kubeconfig_refs(None, "/")
-    if kubeconfig_entry:
+    if kubeconfig_path and kubeconfig_entry:
         files[kubeconfig_path] = kubeconfig_entry
     user = next((u for u in refs["users"] if u["name"] == refs["context_user"]), None) or {}
     cluster = next((c for c in refs["clusters"] if c["name"] == refs["context_cluster"]), None) or {}

@@ -131,9 +131,10 @@ def redact_text(text: str) -> str:
     while index < len(lines):
         line = lines[index]
         index += 1
-        if _PEM_PRIVATE_START.search(line):
+        start = _PEM_PRIVATE_START.search(line)
+        if start:
             # A private key whose END line is missing: drop the armour and its body.
-            out.append(line[: _PEM_PRIVATE_START.search(line).start()] + REDACTED)
+            out.append(line[: start.start()] + REDACTED)
             while index < len(lines) and _BASE64_LINE.match(lines[index]):
                 index += 1
             continue
@@ -210,7 +211,10 @@ def _quoted_end(text: str, index: int, multiline: bool) -> int:
         pattern = _DOUBLE_QUOTED if multiline else _DOUBLE_QUOTED_LINE
     else:
         pattern = _SINGLE_QUOTED if multiline else _SINGLE_QUOTED_LINE
-    return pattern.match(text, index).end()
+    # Each pattern matches any quote at ``index`` (its closing quote is optional), so there is
+    # always a match; without one the scalar would run to the end of the text.
+    match = pattern.match(text, index)
+    return match.end() if match else len(text)
 
 
 def _line_end(text: str, index: int) -> int:
@@ -304,8 +308,7 @@ def _redact_flow(text: str) -> str:
                 index += 1
             elif _is_comment(text, index):
                 index = _line_end(text, index)
-            elif at_token and _FLOW_SECRET_KEY.match(text, index):
-                key = _FLOW_SECRET_KEY.match(text, index)
+            elif at_token and (key := _FLOW_SECRET_KEY.match(text, index)):
                 start, end = _flow_value_span(text, key.end())
                 if end > start:
                     quote = '"' if key.group("q") == '"' or text[start] == '"' else \

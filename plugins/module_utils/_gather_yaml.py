@@ -16,12 +16,13 @@ import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import one_line
 
+# Without PyYAML the name ``_pyyaml`` stays unbound: every use is behind HAS_PYYAML.
 try:
     import yaml as _pyyaml
-    HAS_PYYAML = True
 except ImportError:  # pragma: no cover - depends on the node
-    _pyyaml = None
     HAS_PYYAML = False
+else:
+    HAS_PYYAML = True
 
 # Kubeconfigs and kubelet configs are a few levels deep and a few hundred nodes large.
 # The limits refuse what only an attacker writes: deep nesting (recursion in every reader
@@ -134,6 +135,10 @@ if HAS_PYYAML:
         """Counts depth while composing and, for every node, its size and height as the
         constructed data will have them (an alias adding the whole subtree it repeats)."""
 
+        # Given by the parser this composer is mixed with (PyYAML's Parser or libyaml's CParser).
+        check_event: t.Callable[..., bool]
+        peek_event: t.Callable[[], t.Any]
+
         def __init__(self) -> None:
             super().__init__()
             self.kubecerts_depth = 0
@@ -144,7 +149,8 @@ if HAS_PYYAML:
                 anchored = self.anchors.get(self.peek_event().anchor)
                 if anchored is not None and not hasattr(anchored, "kubecerts_size"):
                     raise YamlLimitError("the document has an alias inside the node it refers to (a recursive structure)")
-                node = super().compose_node(parent, index)
+                # Any: a PyYAML node that carries our two attributes, kubecerts_size and kubecerts_height.
+                node: t.Any = super().compose_node(parent, index)
                 self._count(node.kubecerts_size)
                 return node
             self._count(1)
@@ -181,7 +187,10 @@ if HAS_PYYAML:
                 raise YamlLimitError(f"the document has an integer of more than {MAX_INT_DIGITS} digits")
             return super().construct_yaml_int(node)
 
-    _BoundedConstructor.add_constructor("tag:yaml.org,2002:int", _BoundedConstructor.construct_yaml_int)
+    # types-PyYAML types a constructor's first argument as one of PyYAML's own loaders; ours is
+    # called with our loader, which this constructor is a base of.
+    _BoundedConstructor.add_constructor(  # type: ignore[type-var]
+        "tag:yaml.org,2002:int", _BoundedConstructor.construct_yaml_int)
 
     class _ExactLoader(_pyyaml.reader.Reader, _pyyaml.scanner.Scanner, _pyyaml.parser.Parser,
                        _BoundedComposer, _BoundedConstructor, _pyyaml.resolver.Resolver):
@@ -197,13 +206,13 @@ if HAS_PYYAML:
 
     _FAST_LOADER: t.Any = _ExactLoader
     if getattr(_pyyaml, "__with_libyaml__", False):
-        class _FastLoader(_pyyaml.cyaml.CParser, _BoundedComposer, _BoundedConstructor, _pyyaml.resolver.Resolver):
+        class _FastLoader(_pyyaml._yaml.CParser, _BoundedComposer, _BoundedConstructor, _pyyaml.resolver.Resolver):
             """libyaml scans and parses; composing stays in Python, where the limits are
             counted (libyaml's own composer recurses without limit and crashes the process
             on deep nesting)."""
 
             def __init__(self, stream: str) -> None:
-                _pyyaml.cyaml.CParser.__init__(self, stream)
+                _pyyaml._yaml.CParser.__init__(self, stream)
                 _BoundedComposer.__init__(self)
                 _BoundedConstructor.__init__(self)
                 _pyyaml.resolver.Resolver.__init__(self)

@@ -140,6 +140,9 @@ def _load_kubeconfig(configuration: t.Any, path: str | None, context: str | None
         raise InputFileError(where, f"not a usable kubeconfig: {type(exc).__name__}: {one_line(exc)}") from None
 
 
+_Client = t.TypeVar("_Client", bound="KubeClient")
+
+
 class KubeClient:
     """Plain-JSON requests against one API server."""
 
@@ -156,7 +159,7 @@ class KubeClient:
     def close(self) -> None:
         self.api_client.close()
 
-    def __enter__(self) -> KubeClient:
+    def __enter__(self: _Client) -> _Client:
         return self
 
     def __exit__(self, *exc: t.Any) -> None:
@@ -170,6 +173,7 @@ class KubeClient:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
+        data: bytes | str | None       # bytes from the wire, str or None from an ApiException
         try:
             status, data = self._send(method, path, headers, body, list(query))
         except ApiException as exc:  # the legacy REST layer raises for non-2xx itself
@@ -198,11 +202,12 @@ class KubeClient:
             serialized = api.param_serialize(method=method, resource_path=path, query_params=query,
                                              header_params=headers, body=body, auth_settings=["BearerToken"])
             response = api.call_api(*serialized, _request_timeout=timeout)
-            response.read()
-            return int(response.status), response.data
-        response = api.call_api(path, method, query_params=query, header_params=headers, body=body,
-                                auth_settings=["BearerToken"], _preload_content=False,
-                                _request_timeout=timeout, _return_http_data_only=True)
+            return int(response.status), response.read()     # read() stores the body in .data and returns it
+        # kubernetes < 35: call_api takes keywords. The installed version's types do not describe it.
+        legacy: t.Any = api
+        response = legacy.call_api(path, method, query_params=query, header_params=headers, body=body,
+                                   auth_settings=["BearerToken"], _preload_content=False,
+                                   _request_timeout=timeout, _return_http_data_only=True)
         return int(response.status), response.data
 
     def get(self, path: str, query: t.Sequence[tuple[str, str]] = ()) -> t.Any:

@@ -29,6 +29,8 @@ try:
     from cryptography.hazmat.primitives import hashes as _hashes
     from cryptography.hazmat.primitives import serialization as _ser
     from cryptography.hazmat.primitives.asymmetric import ec as _ec
+    from cryptography.hazmat.primitives.asymmetric import ed448 as _ed448
+    from cryptography.hazmat.primitives.asymmetric import ed25519 as _ed25519
     from cryptography.hazmat.primitives.asymmetric import rsa as _rsa
     from cryptography.x509.oid import NameOID as _NameOID
     HAS_CRYPTOGRAPHY = True
@@ -203,6 +205,7 @@ def generate_private_key(key_type: str = DEFAULT_KEY_TYPE, backend: str = "auto"
     """A new PKCS#8 PEM private key, made on this node."""
     family, size = _split_key_type(key_type)
     if choose_backend(backend) == "cryptography":
+        key: _ec.EllipticCurvePrivateKey | _rsa.RSAPrivateKey
         if family == "ecdsa":
             key = _ec.generate_private_key(_ec.SECP256R1())
         else:
@@ -280,8 +283,12 @@ def build_csr(key_pem: bytes, node_name: str, dns: t.Sequence[str] = (), ips: t.
         if sans:
             general = [_x509.DNSName(d) for d in dns] + [_x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
             builder = builder.add_extension(_x509.SubjectAlternativeName(general), critical=False)
-        algorithm = None if not isinstance(key, (_ec.EllipticCurvePrivateKey, _rsa.RSAPrivateKey)) else _hashes.SHA256()
-        return builder.sign(key, algorithm).public_bytes(_ser.Encoding.PEM)
+        if isinstance(key, (_ed25519.Ed25519PrivateKey, _ed448.Ed448PrivateKey)):
+            return builder.sign(key, None).public_bytes(_ser.Encoding.PEM)     # EdDSA hashes by itself
+        if isinstance(key, (_ec.EllipticCurvePrivateKey, _rsa.RSAPrivateKey)):
+            return builder.sign(key, _hashes.SHA256()).public_bytes(_ser.Encoding.PEM)
+        raise NodeToolError(f"making the certificate request: {type(key).__name__} keys cannot sign; "
+                            "use an ECDSA, RSA or EdDSA key")
     # Node names are DNS-1123 (checked above), so the subject needs no escaping.
     args = ["req", "-new", "-key", "/dev/stdin", "-sha256", "-subj",
             f"/O={NODE_GROUP}/CN=system:node:{node_name}"]

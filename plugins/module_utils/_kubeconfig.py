@@ -28,12 +28,13 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_y
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, UnsafeChange, WriteError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import WritePlan, read_bounded
 
+# Without PyYAML the name ``yaml`` stays unbound: every use is behind HAS_YAML.
 try:
     import yaml
-    HAS_YAML = True
 except ImportError:  # pragma: no cover - exercised on nodes without python3-yaml
-    yaml = None
     HAS_YAML = False
+else:
+    HAS_YAML = True
 
 DATA_KEY = "certificate-authority-data"
 FILE_KEY = "certificate-authority"
@@ -48,8 +49,8 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 
 
 class ClusterRef(t.NamedTuple):
-    """One ``clusters[]`` entry: its name, its parsed data and the composed nodes to edit."""
-    index: int
+    """One ``clusters[]`` entry: its position, name, parsed data and the composed nodes to edit."""
+    position: int
     name: str
     data: dict[str, t.Any]          # the parsed ``cluster`` mapping
     mapping: t.Any                  # yaml MappingNode of ``cluster``
@@ -360,7 +361,7 @@ def run_kubeconfig_ca(params: t.Mapping[str, t.Any], check_mode: bool,
             value = encode_data(after)
             edits.append(replace_scalar(text, ref.data_value, value) if ref.data_value is not None
                          else insert_key(text, ref.mapping, DATA_KEY, value))
-            new_values[ref.index] = value
+            new_values[ref.position] = value
 
         reports.append({
             "name": ref.name,

@@ -24,12 +24,13 @@ import typing as t
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_yaml
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, UnsafeChange
 
+# Without PyYAML the name ``yaml`` stays unbound: every use is behind HAS_YAML.
 try:
     import yaml
-    HAS_YAML = True
 except ImportError:  # pragma: no cover - depends on the node
-    yaml = None
     HAS_YAML = False
+else:
+    HAS_YAML = True
 
 CERT_FILE = "client-certificate"
 KEY_FILE = "client-key"

@@ -127,6 +127,8 @@ def resolve(options: t.Mapping[str, t.Any]) -> Layout:
     kubeconfig = options.get("kubeconfig_path") or flag("kubeconfig") or profile.kubeconfig
     kubelet_config = options.get("kubelet_config_path") or flag("config") or profile.kubelet_config
     cert_dir = options.get("cert_dir") or flag("cert-dir") or profile.pki_dir
+    client_cert: str | None
+    serving_cert: str | None
     if options.get("client_cert_path"):
         client_cert = str(options["client_cert_path"])
         client_key = options.get("client_key_path") or (client_cert if _is_dated(client_cert, CLIENT) else None)

@@ -106,6 +106,7 @@ class NodeApi(k8s.KubeClient):
         """A PATCH with a patch media type (the shared ``request`` sends plain JSON only)."""
         what = f"PATCH {path}"
         headers = {"Accept": "application/json", "Content-Type": content_type}
+        data: bytes | str | None       # bytes from the wire, str or None from an ApiException
         try:
             status, data = self._send("PATCH", path, headers, body, [])
         except k8s.ApiException as exc:

@@ -50,12 +50,22 @@ class Profile(t.NamedTuple):
     description: str = ""
 
 
-def _kubelet_pki(pki_dir: str) -> dict[str, str]:
+class _KubeletPki(t.TypedDict):
+    client_cert: str
+    client_key: str
+    serving_cert: str
+    serving_key: str
+    rotated_serving_cert: str
+    pki_dir: str
+
+
+def _kubelet_pki(pki_dir: str, serving: tuple[str, str] = ("kubelet.crt", "kubelet.key")) -> _KubeletPki:
+    """The kubelet's own files in its --cert-dir; ``serving`` names the serving certificate and key."""
     return {
         "client_cert": f"{pki_dir}/kubelet-client-current.pem",
         "client_key": f"{pki_dir}/kubelet-client-current.pem",
-        "serving_cert": f"{pki_dir}/kubelet.crt",
-        "serving_key": f"{pki_dir}/kubelet.key",
+        "serving_cert": f"{pki_dir}/{serving[0]}",
+        "serving_key": f"{pki_dir}/{serving[1]}",
         "rotated_serving_cert": f"{pki_dir}/kubelet-server-current.pem",
         "pki_dir": pki_dir,
     }
@@ -125,9 +135,8 @@ PROFILES: dict[str, Profile] = {
         description="MicroK8s: client certificate embedded in credentials/kubelet.config",
     ),
     "openshift": Profile(
-        name="openshift", **{**_kubelet_pki("/var/lib/kubelet/pki"),
-                             "serving_cert": "/var/lib/kubelet/pki/kubelet-server-current.pem",
-                             "serving_key": "/var/lib/kubelet/pki/kubelet-server-current.pem"},
+        name="openshift",
+        **_kubelet_pki("/var/lib/kubelet/pki", serving=("kubelet-server-current.pem", "kubelet-server-current.pem")),
         kubeconfig="/var/lib/kubelet/kubeconfig", kubelet_config="/etc/kubernetes/kubelet.conf",
         ca_cert="/etc/kubernetes/kubelet-ca.crt", api_ca_cert=None,
         services=("kubelet",),
@@ -186,11 +195,23 @@ def detect_profile(exists: t.Callable[[str], bool] = os.path.lexists) -> str | N
     return None
 
 
+# The fields of a Profile that hold one path (or None): the ones with_overrides may replace.
+PATH_FIELDS: frozenset[str] = frozenset({
+    "client_cert", "client_key", "serving_cert", "serving_key", "kubeconfig", "kubelet_config", "ca_cert",
+    "pki_dir", "api_ca_cert", "rotated_serving_cert",
+})
+
+
 def with_overrides(profile: Profile, **paths: str | None) -> Profile:
     """``profile`` with the given paths replaced (None values are ignored). Overriding
-    ``ca_cert`` also moves ``api_ca_cert`` when the profile uses one CA for both."""
+    ``ca_cert`` also moves ``api_ca_cert`` when the profile uses one CA for both.
+    Raises KeyError for a name that is not one of PATH_FIELDS."""
     changes = {k: v for k, v in paths.items() if v is not None}
+    unknown = set(changes) - PATH_FIELDS
+    if unknown:
+        raise KeyError(f"not a profile path: {', '.join(sorted(unknown))}")
     if "ca_cert" in changes and (profile.api_ca_cert is None or profile.api_ca_cert == profile.ca_cert) \
             and profile.name != "openshift":
         changes.setdefault("api_ca_cert", changes["ca_cert"])
-    return profile._replace(**changes)
+    # Every changed field is a path (checked above), so the fields keep their types.
+    return Profile(**{**profile._asdict(), **changes})

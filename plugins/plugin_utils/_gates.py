@@ -91,7 +91,8 @@ def ready_check(api: k8s.KubeClient, name: str, since: float | None) -> Check:
 def _loop(name: str, check: Check, start: float, deadline: float, interval: float,
           clock: t.Callable[[], float], sleep: t.Callable[[float], None]) -> Outcome:
     attempts = 0
-    detail, data = "not checked before the deadline", {}
+    detail = "not checked before the deadline"
+    data: dict[str, t.Any] = {}
     while True:
         attempts += 1
         remaining = deadline - clock()

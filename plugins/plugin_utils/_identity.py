@@ -101,7 +101,8 @@ def decide(host: str, variables: t.Mapping[str, t.Any], other_hosts: t.Iterable[
         if policy.parse_ip(value) is None:
             raise IdentityRefused(f"{host}: {IPS_VARIABLE} entry {value!r} is not an IP address")
     # A loopback answer (ansible_connection=local, "localhost") says nothing about the node's address.
-    connect_ips = [ip for ip in resolve(connect) if not policy.parse_ip(ip).is_loopback]
+    connect_ips = [ip for ip in resolve(connect)
+                   if (parsed := policy.parse_ip(ip)) is not None and not parsed.is_loopback]
     ips = list(dict.fromkeys([str(policy.parse_ip(v)) for v in explicit_ips] + list(connect_ips)))
 
     explicit_name = str(variables.get(NAME_VARIABLE) or "").strip()

@@ -10,6 +10,7 @@ a missing row or a traceback.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import typing as t
@@ -145,9 +146,9 @@ def _probe_all(hosts: t.Sequence[HostInput], nodes: dict[str, dict[str, t.Any]],
             record = nodes[host.hostname]
             if not (record["inspected"] or host.probe_only):
                 continue     # SSH failed; its findings already say why, a probe would only add noise
-            target = _probe.KubeletTarget(record.get("node_name") or host.hostname, host.address, host.port,
-                                          _disk_serving(record), host.probe_only)
-            jobs.append(lambda target=target: _probe.probe_kubelet(target, cas, timeout, now))
+            kubelet = _probe.KubeletTarget(record.get("node_name") or host.hostname, host.address, host.port,
+                                           _disk_serving(record), host.probe_only)
+            jobs.append(functools.partial(_probe.probe_kubelet, kubelet, cas, timeout, now))
             kubelet_hosts.append(host.hostname)
 
     servers: dict[str, list[tuple[str, str]]] = {}
@@ -156,12 +157,12 @@ def _probe_all(hosts: t.Sequence[HostInput], nodes: dict[str, dict[str, t.Any]],
             for kubeconfig in record.get("kubeconfigs") or []:
                 if isinstance(kubeconfig, dict) and kubeconfig.get("server"):
                     servers.setdefault(kubeconfig["server"], []).append((hostname, kubeconfig.get("path", "")))
-    api_targets = []
+    api_targets: list[_probe.ApiServerTarget] = []
     for url in sorted(servers):
-        target = _probe.parse_server_url(url)
-        if target is not None:
-            api_targets.append(target)
-            jobs.append(lambda target=target: _probe.probe_apiserver(target, cas, timeout, now))
+        server = _probe.parse_server_url(url)
+        if server is not None:
+            api_targets.append(server)
+            jobs.append(functools.partial(_probe.probe_apiserver, server, cas, timeout, now))
 
     results = _probe.run_concurrently(jobs, workers)
     for hostname, probe in zip(kubelet_hosts, results):
@@ -172,13 +173,13 @@ def _probe_all(hosts: t.Sequence[HostInput], nodes: dict[str, dict[str, t.Any]],
             row = _served_row(probe, now)
             record["certificates"] = [row] if row else []
     apiservers = []
-    for target, probe in zip(api_targets, results[len(kubelet_hosts):]):
-        users = servers[target.url]
+    for server, probe in zip(api_targets, results[len(kubelet_hosts):]):
+        users = servers[server.url]
         apiservers.append(dict({k: v for k, v in probe.items() if k != "findings"},
                                used_by=sorted({user[0] for user in users}), findings=probe["findings"]))
         for hostname, path in users:
             record = nodes[hostname]
-            record.setdefault("probes", {}).setdefault("apiservers", []).append(target.url)
+            record.setdefault("probes", {}).setdefault("apiservers", []).append(server.url)
             for item in probe["findings"]:
                 own = dict(item, path=path or item.get("path", ""), source="probe", probe="apiserver")
                 own["message"] = f"{own['message']} (used by {path})" if path else own["message"]

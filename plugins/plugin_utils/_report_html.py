@@ -29,8 +29,9 @@ def _e(value: t.Any) -> str:
 
 def _chart_range(rows: list[dict[str, t.Any]], now: datetime.datetime,
                  warn_days: int) -> tuple[datetime.datetime, datetime.datetime]:
-    ends = [parse_rfc3339(r["not_after"]) for r in rows if parse_rfc3339(r["not_after"])]
-    leaf_ends = [parse_rfc3339(r["not_after"]) for r in rows if r["role"] != "ca" and parse_rfc3339(r["not_after"])]
+    parsed = [(r["role"], parse_rfc3339(r["not_after"])) for r in rows]
+    ends = [end for _, end in parsed if end]
+    leaf_ends = [end for role, end in parsed if end and role != "ca"]
     start = min([now - 30 * DAY] + [e - 30 * DAY for e in ends if e < now])
     # CA lifetimes (10 years) would squash every kubelet certificate (1 year) into a sliver:
     # the scale follows the leaves, and longer bars run off the edge with an arrow.
@@ -43,7 +44,7 @@ def _ticks(start: datetime.datetime, end: datetime.datetime) -> list[datetime.da
     months = max(1.0, (end - start).days / 30.4)
     step = next((m for m in (1, 2, 3, 6, 12, 24, 60) if months / m <= 8), 120)
     year, month = start.year, start.month
-    out = []
+    out: list[datetime.datetime] = []
     while True:
         month += 1
         if month > 12:

@@ -161,7 +161,7 @@ def prometheus(report: dict[str, t.Any]) -> str:
     now = parse_rfc3339(report["generated_at"]) or datetime.datetime.now(datetime.timezone.utc)
     out: list[str] = []
 
-    def family(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
+    def family(name: str, kind: str, help_text: str, samples: t.Sequence[tuple[str, float]]) -> None:
         out.append(f"# HELP {name} {help_text}")
         out.append(f"# TYPE {name} {kind}")
         out.extend(f"{name}{labels} {value:g}" if isinstance(value, int) else f"{name}{labels} {value:.0f}"

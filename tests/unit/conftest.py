@@ -19,3 +19,13 @@ def cluster_ca() -> pkifactory.CA:
 @pytest.fixture(scope="session")
 def other_ca() -> pkifactory.CA:
     return pkifactory.make_ca("some-other-ca")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs_root: the test gives a file another owner (os.chown), "
+                                       "which only root may do; skipped for other users")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("needs_root") and os.geteuid() != 0:
+        pytest.skip("needs root: the test gives a file another owner (os.chown)")

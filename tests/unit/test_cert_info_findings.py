@@ -291,15 +291,21 @@ def test_every_issue_code_is_in_the_catalogue():
     assert all(sev in ("critical", "warning", "info") for sev, _desc in FINDING_CODES.values())
 
 
-def test_messages_are_one_line(node, cluster_ca, other_ca):
-    node.write_client(*pkifactory.node_client(other_ca, "someone-else", not_before=pkifactory.NOW - 400 *
+def test_messages_are_one_line_when_the_names_hold_line_breaks(node):
+    # A certificate's names are the node's data: a subject or an issuer may carry line breaks,
+    # and every message that quotes them must still be one line.
+    hostile_ca = pkifactory.make_ca("evil\nca")
+    node.write_client(*pkifactory.node_client(hostile_ca, "someone\r\nelse", not_before=pkifactory.NOW - 400 *
                                               pkifactory.DAY, days=30))
     os.chmod(node.serving_key, 0o640)
     result = node.inspect()
-    assert len(result["findings"]) >= 3
+    assert {"untrusted_issuer", "wrong_identity", "weak_permissions"} <= set(codes(result))
     for item in result["findings"]:
-        assert "\n" not in item["message"] and item["message"]
+        assert item["message"] and item["message"].splitlines() == [item["message"]]
         assert set(item) >= {"code", "severity", "path", "message"}
+    # The names are folded onto the line, not dropped.
+    assert "evil ca" in only(result, "untrusted_issuer")["message"]
+    assert "someone else" in only(result, "wrong_identity")["message"]
 
 
 def test_ca_entries_carry_their_pem(node):

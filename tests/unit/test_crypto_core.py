@@ -4,6 +4,10 @@ from __future__ import annotations
 import dersurgery
 import pkifactory as pki
 import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.oid import NameOID
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import pem
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
@@ -189,3 +193,27 @@ def test_ca_bundles_refuse_a_truncated_block(cluster_ca, other_ca):
     other = pki.cert_pem(other_ca.cert)
     with pytest.raises(InputFileError, match="^ca.crt: holds a truncated PEM block"):
         _bundle.parse_bundle(other[: len(other) // 2] + pki.cert_pem(cluster_ca.cert), "ca.crt")
+
+
+def _ed25519_signed(cn: str) -> tuple[x509.Certificate, ed25519.Ed25519PrivateKey]:
+    key = ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(pki.NOW - pki.DAY).not_valid_after(pki.NOW + pki.DAY)
+            .sign(key, None))
+    return cert, key
+
+
+def test_signature_check_for_old_cryptography():
+    # The fallback of signed_by for cryptography < 40 (no verify_directly_issued_by).
+    for kind in ("ec", "rsa"):
+        ca = pki.make_ca(f"{kind}-ca", key=pki.new_key(kind))
+        impostor = pki.make_ca(f"{kind}-ca", key=pki.new_key(kind))
+        leaf, _ = pki.node_client(ca, "n1")
+        core._verify_signature(leaf, ca.cert.public_key())
+        with pytest.raises(InvalidSignature):
+            core._verify_signature(leaf, impostor.cert.public_key())
+    eddsa, key = _ed25519_signed("ed-ca")
+    core._verify_signature(eddsa, key.public_key())
+    with pytest.raises(InvalidSignature):     # an EdDSA signature names no hash: no RSA or ECDSA key made it
+        core._verify_signature(eddsa, pki.make_ca("ec-ca").cert.public_key())

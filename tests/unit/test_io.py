@@ -21,6 +21,7 @@ def test_atomic_write_creates_new_files_0600(tmp_path):
     assert mode_of(str(target)) == 0o600
 
 
+@pytest.mark.needs_root
 def test_atomic_write_keeps_existing_mode_and_owner(tmp_path):
     target = tmp_path / "kubelet.conf"
     target.write_bytes(b"old")
@@ -66,6 +67,7 @@ def test_atomic_write_refuses_parent_that_is_a_file(tmp_path):
         _io.atomic_write(str(tmp_path / "pki" / "kubelet.crt"), b"x")
 
 
+@pytest.mark.needs_root
 def test_backup_keeps_content_mode_owner_and_prunes(tmp_path):
     target = tmp_path / "worker-key.pem"
     target.write_bytes(b"v1")

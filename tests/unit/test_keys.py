@@ -13,7 +13,7 @@ import pkifactory
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils import _keys as keys
@@ -87,6 +87,16 @@ def test_csr_refuses_bad_node_name_and_sans(backend):
         keys.build_csr(pem, "worker-1", ["bad name"], backend=backend)
     with pytest.raises(InputFileError, match="not an IP address"):
         keys.build_csr(pem, "worker-1", [], ["10.0.0.300"], backend=backend)
+
+
+def test_csr_needs_a_key_that_signs():
+    eddsa = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    assert x509.load_pem_x509_csr(keys.build_csr(eddsa, "worker-1", backend="cryptography")).is_signature_valid
+    agreement_only = x25519.X25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    with pytest.raises(KubecertsError, match="X25519PrivateKey keys cannot sign"):
+        keys.build_csr(agreement_only, "worker-1", backend="cryptography")
 
 
 def test_openssl_gets_keys_on_stdin_never_argv(monkeypatch):

@@ -219,6 +219,7 @@ def test_handbuilt_shared_pair_moves_serving_out_and_keeps_client_key(node, clus
 
 # ---------------------------------------------------------------- k3s (split) and MicroK8s (embedded)
 
+@pytest.mark.needs_root
 def test_k3s_split_files_keep_mode_and_owner(node, cluster_ca, ca):
     nodefactory.k3s(node, cluster_ca)
     agent = "/var/lib/rancher/k3s/agent"

@@ -193,8 +193,33 @@ def test_pipeline_survives_any_certificate_file(data, which):
     finally:
         with open(path, "wb") as handle:
             handle.write(original)
+    # No message check here: the file's bytes never reach a message (the messages quote fixed
+    # text and paths), so a line break could not get in. Names can: see the next test.
+    assert isinstance(result["findings"], list)
+
+
+# Every character str.splitlines() breaks a line on, which a certificate's names may hold.
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_name_part = st.text(alphabet="ab-.:" + _LINE_BREAKS, max_size=8)     # CN: 64 bytes at most
+hostile_names = st.tuples(_name_part, st.sampled_from(_LINE_BREAKS), _name_part).map("".join)
+
+
+@SLOW
+@given(hostile_names, hostile_names)
+def test_messages_stay_one_line_whatever_the_names(node_name, issuer_name):
+    # A client certificate for a node whose name holds line breaks, from an issuer whose name does:
+    # the node name (taken from the certificate) and the issuer are quoted in the findings.
+    issuer = pkifactory.CA(*pkifactory.make_leaf(None, issuer_name, orgs=()))
+    original = open(_TREE.client_dated, "rb").read()
+    cert, key = pkifactory.node_client(issuer, node_name)
+    try:
+        result = _run_pipeline(_TREE.client_dated, pkifactory.cert_pem(cert) + pkifactory.key_pem(key))
+    finally:
+        with open(_TREE.client_dated, "wb") as handle:
+            handle.write(original)
+    assert {"untrusted_issuer", "wrong_identity"} <= {item["code"] for item in result["findings"]}
     for item in result["findings"]:
-        assert item["message"] and "\n" not in item["message"]
+        assert item["message"] and item["message"].splitlines() == [item["message"]], item["message"]
 
 
 @SLOW

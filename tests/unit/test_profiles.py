@@ -82,6 +82,13 @@ def test_overrides():
     assert with_overrides(get_profile("openshift"), ca_cert="/ca.pem").api_ca_cert is None
 
 
+def test_overrides_replace_paths_only():
+    with pytest.raises(KeyError, match="not a profile path: services"):
+        with_overrides(get_profile("kubeadm"), services="kubelet")
+    # Every other field holds one path.
+    assert _profiles.PATH_FIELDS == set(_profiles.Profile._fields) - {"name", "services", "flag_files", "description"}
+
+
 def test_profile_fields_stay_stable():
     # Other modules and roles import these names; renaming one breaks them.
     assert {"client_cert", "client_key", "serving_cert", "serving_key", "kubeconfig", "kubelet_config", "ca_cert",

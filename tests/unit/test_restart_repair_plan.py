@@ -32,10 +32,24 @@ def test_each_code_has_its_action(code, action):
     assert step["fix"]
 
 
-def test_every_catalogued_code_is_planned():
-    for code in FINDING_CODES:
-        step = repair.repair_plan([finding(code)], [LEAF])[0]
-        assert step["fix"], code
+def test_every_catalogued_code_has_its_own_entry_and_nothing_else_does():
+    entries = set(repair.FIXES) | set(repair.CONDITIONAL_FIXES) | set(repair.HINTS)
+    assert entries == set(FINDING_CODES)
+    # A conditional action needs the hint for the findings it does not fix.
+    assert set(repair.CONDITIONAL_FIXES) <= set(repair.HINTS)
+
+
+@pytest.mark.parametrize("code", sorted(FINDING_CODES))
+@pytest.mark.parametrize("path,message", [(LEAF, "m"), ("/etc/kubernetes/kubelet.conf", "m"),
+                                          ("10.0.0.5:10250", "tls: internal error")])
+def test_every_catalogued_code_is_planned_from_its_entry(code, path, message):
+    step = repair.repair_plan([finding(code, path, message)], [LEAF])[0]
+    assert step["fix"] == (repair.ACTIONS[step["action"]] if step["action"] else repair.HINTS[code])
+
+
+def test_a_code_without_an_entry_is_an_error():
+    with pytest.raises(KeyError, match="no_such_code"):
+        repair.repair_plan([finding("no_such_code")], [LEAF])
 
 
 def test_broken_files_are_reissued_only_when_they_are_certificates_or_keys():

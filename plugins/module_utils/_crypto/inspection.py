@@ -231,6 +231,7 @@ class Inspection:
         return list(dict.fromkeys(str(address) for address in found if address is not None))
 
     def _node_dns_names(self, node_name: str | None) -> list[str]:
+        names: list[str | None]
         if self.options.node_dns_names:
             return list(self.options.node_dns_names)
         names = [node_name, self.g.get("hostname")]
@@ -274,7 +275,7 @@ class Inspection:
 
     def _base_entry(self, cert: t.Any, path: str, role: str, source: str) -> dict[str, t.Any]:
         facts = core.describe(cert, self.now)
-        entry = {"path": path, "role": role, "source": source}
+        entry: dict[str, t.Any] = {"path": path, "role": role, "source": source}
         entry.update(facts)
         entry.setdefault("key_matches", None)
         entry.setdefault("chains_to_ca", None)

@@ -169,7 +169,8 @@ def batch_items(requests: t.Any, identities: t.Any) -> list[dict[str, t.Any]]:
         except KubecertsError as exc:
             items.append(_refused(host, str(exc)))
             continue
-        node = entry.get("node") if isinstance(entry.get("node"), dict) else {}
+        node = entry.get("node")
+        node = node if isinstance(node, dict) else {}
         problems = truth.disagreements(entry.get("node_name"), node.get("ip_addresses"))
         identity = truth_request(truth, entry.get("node_name"), identities[host].get("extra_sans") or ())
         for kind, request in entry["requests"].items():

@@ -264,12 +264,17 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 def _verify_signature(cert: x509.Certificate, key: t.Any) -> None:
     """The signature check of ``verify_directly_issued_by`` for cryptography < 40."""
-    if isinstance(key, rsa.RSAPublicKey):
-        key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), cert.signature_hash_algorithm)
-    elif isinstance(key, ec.EllipticCurvePublicKey):
-        key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
-    elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+    if isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
         key.verify(cert.signature, cert.tbs_certificate_bytes)
+        return
+    algorithm = cert.signature_hash_algorithm
+    if algorithm is None:
+        # Only EdDSA signatures name no hash, and the issuer's key is not an EdDSA key.
+        raise InvalidSignature(f"a {type(key).__name__} did not make a signature that names no hash")
+    if isinstance(key, rsa.RSAPublicKey):
+        key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
     else:
         raise UnsupportedAlgorithm(f"cannot verify a signature made with a {type(key).__name__}")
 
