@@ -510,6 +510,7 @@ def gather(params: dict[str, t.Any], proc: str = "/proc") -> dict[str, t.Any]:
         "profile": profile.name,
         "profile_source": profile_source,
         "services": list(profile.services),
+        "kubelet_service": _gather_node.installed_service(profile.services),
         "hostname": short,
         "fqdn": _gather_node.fqdn(short),
         "node_name_candidates": [n for n in names if isinstance(n["value"], str) and n["value"]],

@@ -166,12 +166,25 @@ def _yaml_config_flags(text: str) -> dict[str, str]:
     return found
 
 
+UNIT_DIRS = ("/lib/systemd/system", "/usr/lib/systemd/system", "/etc/systemd/system", "/run/systemd/system")
+
+
 def _unit_files(service: str) -> list[str]:
     paths: list[str] = []
-    for base in ("/lib/systemd/system", "/usr/lib/systemd/system", "/etc/systemd/system", "/run/systemd/system"):
+    for base in UNIT_DIRS:
         paths.append(f"{base}/{service}.service")
         paths.extend(sorted(glob.glob(f"{base}/{service}.service.d/*.conf")))
     return paths
+
+
+def installed_service(services: t.Iterable[str], unit_dirs: t.Sequence[str] = UNIT_DIRS) -> str | None:
+    """The first of the profile's services whose unit file exists here: the unit that runs this
+    node's kubelet (a k3s server has ``k3s``, an agent ``k3s-agent``; a k0s controller with a
+    worker ``k0scontroller``), None when none is installed."""
+    for service in services:
+        if any(os.path.isfile(os.path.join(base, f"{service}.service")) for base in unit_dirs):
+            return service
+    return None
 
 
 class KubeletProcess(t.NamedTuple):

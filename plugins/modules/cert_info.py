@@ -134,6 +134,14 @@ profile_source:
   returned: success
   type: str
   sample: detected
+kubelet_service:
+  description:
+    - The systemd unit that runs this node's kubelet, without C(.service): the first of the profile's units
+      installed on the node (on k3s V(k3s) for a server, V(k3s-agent) for an agent). Null when none is installed.
+    - Roles restart this unit; O(profile) only names the candidates.
+  returned: success
+  type: str
+  sample: kubelet
 node_name:
   description: The Kubernetes node name the certificates were checked against.
   returned: success

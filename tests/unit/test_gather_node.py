@@ -276,3 +276,29 @@ def test_kernel_addresses_without_iproute2(monkeypatch, tmp_path):
 
 def test_ipv4_of_loopback_via_ioctl():
     assert _gather_node._ipv4_of("lo") in ("127.0.0.1", None)   # None where the sandbox hides lo
+
+
+# -- which unit runs the kubelet ----------------------------------------------------------
+def _units(tmp_path, *names: str) -> list[str]:
+    dirs = [str(tmp_path / "lib"), str(tmp_path / "etc")]
+    for directory in dirs:
+        os.makedirs(directory, exist_ok=True)
+    for name in names:
+        (tmp_path / "etc" / f"{name}.service").write_text("[Service]\nExecStart=/bin/true\n")
+    return dirs
+
+
+def test_a_k3s_server_restarts_k3s_not_the_agent_unit(tmp_path):
+    # k3s's profile lists k3s-agent first; a server has only k3s.service.
+    assert _gather_node.installed_service(("k3s-agent", "k3s"), _units(tmp_path, "k3s")) == "k3s"
+
+
+def test_an_agent_unit_wins_in_the_profiles_order(tmp_path):
+    assert _gather_node.installed_service(("k3s-agent", "k3s"), _units(tmp_path, "k3s", "k3s-agent")) == "k3s-agent"
+
+
+def test_no_installed_unit_is_none_not_a_guess(tmp_path):
+    assert _gather_node.installed_service(("kubelet",), _units(tmp_path)) is None
+    # A drop-in directory alone is not an installed unit.
+    os.makedirs(tmp_path / "etc" / "kubelet.service.d")
+    assert _gather_node.installed_service(("kubelet",), _units(tmp_path)) is None

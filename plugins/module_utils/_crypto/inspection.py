@@ -171,6 +171,7 @@ class Inspection:
             "changed": False,
             "profile": self.g.get("profile"),
             "profile_source": self.g.get("profile_source"),
+            "kubelet_service": self.g.get("kubelet_service"),
             "node_name": node_name,
             "node_name_source": node_name_source,
             "node_ips": self.node_ips,
