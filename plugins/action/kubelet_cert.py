@@ -27,9 +27,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._kubelet_cert_no
 )
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import AUTH_ARG_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _identity
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
-
-CONTROLLER_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction, is_controller
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     **REQUEST_ARGUMENT_SPEC,
@@ -51,15 +49,6 @@ def _subset(args: dict[str, t.Any], spec: dict[str, t.Any]) -> dict[str, t.Any]:
 class ActionModule(KubecertsAction):
     _VALID_ARGS = frozenset(ARGUMENT_SPEC)
 
-    def _is_controller(self, ca_host: str, task_vars: dict[str, t.Any]) -> bool:
-        if ca_host in CONTROLLER_NAMES:
-            return True
-        try:
-            host_vars = (task_vars.get("hostvars") or {}).get(ca_host) or {}
-            return host_vars.get("ansible_connection") == "local"
-        except Exception:  # hostvars of an unknown host, or outside a templating context
-            return False
-
     def _module(self, name: str, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         result = self._execute_module(module_name=f"kubecerts.kubelet.{name}", module_args=args,
                                       task_vars=task_vars)
@@ -70,7 +59,7 @@ class ActionModule(KubecertsAction):
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         args = self.validated_args(ARGUMENT_SPEC)
         check_mode = bool(self._task.check_mode)
-        if not self._is_controller(args["ca_host"], task_vars):
+        if not is_controller(args["ca_host"], task_vars.get("hostvars")):
             raise UnsafeChange(f"ca_host {args['ca_host']} is not the controller: kubelet_cert signs on the "
                                "controller only; use the kubecerts.kubelet.certs role (or kubelet_csr, "
                                "kubelet_cert_sign with delegate_to, kubelet_cert_install) for a CA on a managed host")

@@ -15,6 +15,21 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InvalidOption, KubecertsError
 
 
+CONTROLLER_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def is_controller(host: str, hostvars: t.Mapping[str, t.Any] | None) -> bool:
+    """Whether inventory host ``host`` is the controller itself: one of its names, or a host
+    whose connection is local. The one rule for "the CA is on the controller", for the action
+    plugins and, through the ``on_controller`` filter, for the roles."""
+    if host in CONTROLLER_NAMES:
+        return True
+    try:
+        return bool(((hostvars or {}).get(host) or {}).get("ansible_connection") == "local")
+    except Exception:  # hostvars of an unknown host, or outside a templating context
+        return False
+
+
 class KubecertsAction(ActionBase):
     """Subclasses implement ``work(task_vars) -> result``; raising KubecertsError fails the task.
     Every action of the collection supports check mode, copies no files and runs synchronously."""
