@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import signing
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import signing
 
 TARGET_ECDSA_PER_SECOND = 500
 

@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import issue
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import (
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import issue
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
     IdentityRefused,
     KubecertsError,
     UnsafeChange,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._kubelet_cert_node import (
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.install import (
     INSTALL_ARGUMENT_SPEC,
     LAYOUT_ARGUMENT_SPEC,
     REQUEST_ARGUMENT_SPEC,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import AUTH_ARG_SPEC
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _identity
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import identity as _identity
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import KubecertsAction
 
 CONTROLLER_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 

@@ -9,10 +9,10 @@ import stat
 import pkifactory
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _bundle as bundle
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, UnsafeChange
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import list_backups
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import bundle
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, UnsafeChange
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.io import list_backups
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import time
 import node_fake_api
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _node_status as ns
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s import node_status as ns
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import KubecertsError
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pkifactory
 import pytest
 from restart_fakes import FakeSystemd, loaded
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _service as svc
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import service as svc
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError
 
 
 # -- which unit --------------------------------------------------------------------------

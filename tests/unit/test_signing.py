@@ -16,9 +16,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_policy as policy
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import signing
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, SigningRefused
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import kubelet_policy as policy
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import signing
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, SigningRefused
 
 NODE = "worker-1"
 NOW = pkifactory.NOW
@@ -400,8 +400,8 @@ class _OldCertificate:
 
 
 def test_signer_works_with_old_cryptography_certificates(cluster_ca, other_ca, node_key):
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import reissue
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import reissue
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
     old_ca = _OldCertificate(cluster_ca.cert)
     ca = signing.CertificateAuthority(old_ca, cluster_ca.key)
     issued = signing.sign_csr(ca, make_csr(node_key, "system:node:worker-1"), client_request(), now=NOW)
@@ -416,7 +416,7 @@ def test_signer_works_with_old_cryptography_certificates(cluster_ca, other_ca, n
 
 
 def test_core_parses_certificates_without_the_newer_accessors(cluster_ca):
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
     old = _OldCertificate(cluster_ca.cert)
     assert core._fully_parsed(old) is old  # pylint: disable=protected-access
     assert core.describe(old)["not_after"] == core.iso(cluster_ca.cert.not_valid_after_utc)
