@@ -14,6 +14,7 @@ from __future__ import annotations
 import typing as t
 
 
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import ca_input
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import bundle
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import KubecertsAction
@@ -33,7 +34,7 @@ class CaBundleAction(KubecertsAction):
                                      required_one_of=bundle.COMMON_REQUIRED_ONE_OF)
 
         source, data = self._ca_input(params, task_vars)
-        checked = bundle.check_ca_input(data, source)
+        checked = ca_input.check_ca_input(data, source)
 
         module_args = {k: v for k, v in self._task.args.items() if k != "ca_path"}
         module_args["ca_content"] = "".join(ca.pem for ca in checked)
@@ -42,15 +43,15 @@ class CaBundleAction(KubecertsAction):
         if result.get("failed"):
             return result
 
-        known = bundle.describe_pems(node_certs)
+        known = ca_input.describe_pems(node_certs)
         for ca in checked:
             known[ca.fingerprint] = {"subject": ca.subject, "not_after": ca.not_after, "is_ca": True}
         result["ca_input"] = [{"fingerprint": ca.fingerprint, "subject": ca.subject, "not_after": ca.not_after}
                               for ca in checked]
-        result["ca_certificates"] = bundle.describe_list(result.get("ca_fingerprints", []), known)
-        result["previous_ca_certificates"] = bundle.describe_list(result.get("previous_ca_fingerprints", []), known)
+        result["ca_certificates"] = ca_input.describe_list(result.get("ca_fingerprints", []), known)
+        result["previous_ca_certificates"] = ca_input.describe_list(result.get("previous_ca_fingerprints", []), known)
         for cluster in result.get("clusters", []):
-            cluster["ca_certificates"] = bundle.describe_list(cluster["ca_fingerprints"], known)
+            cluster["ca_certificates"] = ca_input.describe_list(cluster["ca_fingerprints"], known)
         if self._task.diff and result.get("changed"):
             result["diff"] = self._diffs(result, known)
         return result
@@ -92,7 +93,7 @@ class CaBundleAction(KubecertsAction):
             diffs.append({
                 "before_header": f"{label} CA bundle (before)",
                 "after_header": f"{label} CA bundle (after)",
-                "before": bundle.diff_text(target["previous_ca_fingerprints"], known),
-                "after": bundle.diff_text(target["ca_fingerprints"], known),
+                "before": ca_input.diff_text(target["previous_ca_fingerprints"], known),
+                "after": ca_input.diff_text(target["ca_fingerprints"], known),
             })
         return diffs

@@ -11,6 +11,7 @@ import typing as t
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import kubelet_policy as policy
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import pem
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import reissue
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import kubelet_request
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import signing
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import KubecertsError, SigningRefused
 
@@ -18,7 +19,7 @@ SIGN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "ca_cert_path": {"type": "path", "required": True},
     "ca_key_path": {"type": "path", "required": True},
     "ca_key_passphrase": {"type": "str", "no_log": True},
-    "validity_days": {"type": "int", "default": signing.DEFAULT_VALIDITY_DAYS},
+    "validity_days": {"type": "int", "default": kubelet_request.DEFAULT_VALIDITY_DAYS},
     "renew_before_days": {"type": "int", "default": reissue.DEFAULT_RENEW_BEFORE_DAYS},
     "force": {"type": "bool", "default": False},
     "extra_sans": {"type": "list", "elements": "str", "default": []},
@@ -34,7 +35,7 @@ SIGN_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 # every equal string in the result, names included.
 REQUEST_FIELDS_SPEC: dict[str, dict[str, t.Any]] = {
     "node_name": {"type": "str"},
-    "kind": {"type": "str", "choices": list(signing.KINDS)},
+    "kind": {"type": "str", "choices": list(kubelet_request.KINDS)},
     "csr": {"type": "str"},
     "hostname": {"type": "str"},
     "ip_addresses": {"type": "list", "elements": "str", "default": []},
@@ -58,13 +59,13 @@ def load_ca(params: t.Mapping[str, t.Any]) -> signing.CertificateAuthority:
         passphrase.encode("utf-8") if passphrase else None)
 
 
-def issue_request(params: t.Mapping[str, t.Any]) -> signing.IssueRequest:
+def issue_request(params: t.Mapping[str, t.Any]) -> kubelet_request.IssueRequest:
     if params.get("renew_before_days", 0) < 0:
         raise SigningRefused(f"renew_before_days must not be negative (got {params['renew_before_days']})")
-    return signing.IssueRequest(
+    return kubelet_request.IssueRequest(
         node_name=params["node_name"], kind=params["kind"], hostname=params.get("hostname"),
         ip_addresses=params.get("ip_addresses") or (), extra_sans=params.get("extra_sans") or (),
-        validity_days=params.get("validity_days", signing.DEFAULT_VALIDITY_DAYS), rules=rules_of(params))
+        validity_days=params.get("validity_days", kubelet_request.DEFAULT_VALIDITY_DAYS), rules=rules_of(params))
 
 
 def certificate_only(value: t.Any) -> str | None:
@@ -80,7 +81,7 @@ def sign_one(ca: signing.CertificateAuthority, params: t.Mapping[str, t.Any], ch
     """Judges the certificate in use and, when a reason exists, signs the CSR under the policy.
     The CSR is checked even in check mode, so check mode reports the refusals a real run meets."""
     request = issue_request(params)
-    signing.planned_names(request)      # refuses a bad node name or SAN before anything else
+    kubelet_request.planned_names(request)      # refuses a bad node name or SAN before anything else
     kind = request.kind
     current = certificate_only(params.get("current_certificate"))
     reasons = reissue.judge(current, request, ca.cert,
@@ -90,7 +91,7 @@ def sign_one(ca: signing.CertificateAuthority, params: t.Mapping[str, t.Any], ch
     csr = params.get("csr")
     if csr:
         source = f"{kind} CSR of {request.node_name}"
-        signing.check_csr(signing.load_csr(csr, source), request, signing.planned_names(request), source)
+        signing.check_csr(signing.load_csr(csr, source), request, kubelet_request.planned_names(request), source)
     result: dict[str, t.Any] = {
         "kind": kind,
         "node_name": request.node_name,
@@ -198,7 +199,7 @@ def sign_many(ca: signing.CertificateAuthority, options: t.Mapping[str, t.Any],
         try:
             if item.get("refused"):
                 raise SigningRefused(item["refused"])
-            if not params.get("node_name") or params.get("kind") not in signing.KINDS:
+            if not params.get("node_name") or params.get("kind") not in kubelet_request.KINDS:
                 raise SigningRefused("a request needs node_name and kind (client or serving)")
             result = sign_one(ca, params, check_mode)
         except (KubecertsError, TypeError, ValueError, AttributeError) as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import signing
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import kubelet_request
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError
 
@@ -28,10 +28,10 @@ class Reason(t.NamedTuple):
 
 
 def _eku_name(kind: str) -> str:
-    return "clientAuth" if kind == signing.CLIENT else "serverAuth"
+    return "clientAuth" if kind == kubelet_request.CLIENT else "serverAuth"
 
 
-def judge(current_pem: str | bytes | None, request: signing.IssueRequest, ca_cert: t.Any,
+def judge(current_pem: str | bytes | None, request: kubelet_request.IssueRequest, ca_cert: t.Any,
           renew_before_days: int = DEFAULT_RENEW_BEFORE_DAYS, force: bool = False,
           node_reasons: t.Sequence[t.Mapping[str, str]] = (), source: str = "current certificate",
           now: datetime.datetime | None = None) -> list[Reason]:
@@ -53,7 +53,7 @@ def judge(current_pem: str | bytes | None, request: signing.IssueRequest, ca_cer
     return reasons
 
 
-def judge_certificate(cert: t.Any, request: signing.IssueRequest, ca_cert: t.Any,
+def judge_certificate(cert: t.Any, request: kubelet_request.IssueRequest, ca_cert: t.Any,
                       renew_before_days: int, now: datetime.datetime) -> list[Reason]:
     reasons = []
     end = core.not_after(cert)
@@ -62,7 +62,7 @@ def judge_certificate(cert: t.Any, request: signing.IssueRequest, ca_cert: t.Any
     elif end - now <= datetime.timedelta(days=renew_before_days):
         reasons.append(Reason("expiring", f"expires on {core.iso(end)}, within renew_before_days "
                                           f"({renew_before_days})"))
-    expected_cn = signing.node_common_name(request.node_name)
+    expected_cn = kubelet_request.node_common_name(request.node_name)
     cns, orgs = core.common_names(cert.subject), core.organizations(cert.subject)
     if cns != [expected_cn] or orgs != [core.NODE_GROUP]:
         reasons.append(Reason("identity", f"subject is {core.name_string(cert.subject) or 'empty'}, expected "
@@ -72,7 +72,7 @@ def judge_certificate(cert: t.Any, request: signing.IssueRequest, ca_cert: t.Any
         reasons.append(Reason("usage", f"extended key usage is {', '.join(usages) or 'absent'}, "
                                        f"a {request.kind} certificate needs {_eku_name(request.kind)}"))
     have = core.subject_alt_names(cert)
-    planned = signing.planned_names(request)
+    planned = kubelet_request.planned_names(request)
     missing = [d for d in planned.dns if d not in {x.lower() for x in have.dns}] + \
         [i for i in planned.ips if i not in have.ips]
     extra = [d for d in have.dns if d.lower() not in planned.dns] + \

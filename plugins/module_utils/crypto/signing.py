@@ -14,10 +14,10 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
-import re
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import kubelet_policy as policy
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import kubelet_request
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, SigningRefused
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.io import read_bounded
@@ -29,129 +29,17 @@ if core.HAS_CRYPTOGRAPHY:
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-CLIENT = "client"
-SERVING = "serving"
-KINDS = (CLIENT, SERVING)
-DEFAULT_VALIDITY_DAYS = policy.DEFAULT_MAX_VALIDITY_DAYS
 # Like the Kubernetes signer: tolerate a few minutes of clock skew between hosts.
 BACKDATE = datetime.timedelta(minutes=5)
 SERIAL_BITS = 128
 MIN_RSA_BITS = 2048
 ALLOWED_CURVES = ("secp256r1", "secp384r1", "secp521r1")
-MAX_CN_LENGTH = 64  # ub-common-name (RFC 5280): node names longer than 52 do not fit
-
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-# DNS SANs may be upper case or a wildcard in the wild; the policy issues neither.
-_DNS_SAN = _DNS1123_SUBDOMAIN
 
 
 def require_cryptography() -> None:
     if not core.HAS_CRYPTOGRAPHY:
         raise SigningRefused(f"signing needs the Python 'cryptography' library on the CA host: "
                              f"{core.CRYPTOGRAPHY_IMPORT_ERROR}")
-
-
-def validate_node_name(name: str) -> str:
-    """The node name as Kubernetes accepts it (a DNS-1123 subdomain), or SigningRefused."""
-    if not isinstance(name, str) or not name:
-        raise SigningRefused("node name is empty; a DNS-1123 subdomain is required")
-    if len(name) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(name) or \
-            any(len(label) > 63 for label in name.split(".")):
-        raise SigningRefused(f"node name {name!r} is not a valid DNS-1123 subdomain "
-                             "(lower-case letters, digits, '-' and '.', at most 253 characters)")
-    if len(node_common_name(name)) > MAX_CN_LENGTH:
-        raise SigningRefused(f"node name {name!r} is too long for a certificate: the CN "
-                             f"{node_common_name(name)!r} exceeds X.509's {MAX_CN_LENGTH} characters")
-    return name
-
-
-def node_common_name(node_name: str) -> str:
-    return core.NODE_USER_PREFIX + node_name
-
-
-class IssueRequest(t.NamedTuple):
-    """What the caller wants issued. Only these fields (never the CSR) decide the result."""
-    node_name: str
-    kind: str = CLIENT
-    hostname: str | None = None
-    ip_addresses: t.Sequence[str] = ()
-    extra_sans: t.Sequence[str] = ()
-    validity_days: int = DEFAULT_VALIDITY_DAYS
-    rules: policy.Rules = policy.DEFAULT_RULES
-
-
-class PlannedNames(t.NamedTuple):
-    dns: list[str]
-    ips: list[str]
-
-
-def _add(seq: list[str], value: str) -> None:
-    if value not in seq:
-        seq.append(value)
-
-
-def _parse_ip(value: str, origin: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        raise SigningRefused(f"{origin} {value!r} is not an IP address") from None
-
-
-def _check_dns(value: str, origin: str) -> str:
-    name = value.strip().lower().rstrip(".")
-    if len(name) > 253 or not _DNS_SAN.fullmatch(name):
-        raise SigningRefused(f"{origin} {value!r} is not a valid DNS name (DNS-1123 subdomain)")
-    return name
-
-
-def _classify_extra(value: str) -> tuple[str, str]:
-    """``DNS:x``/``IP:x`` prefixes as community.crypto spells them, or a bare value that is
-    an IP when it parses as one and a DNS name otherwise. Email and URI SANs are refused."""
-    text = str(value).strip()
-    prefix, sep, rest = text.partition(":")
-    kind = prefix.strip().lower() if sep else ""
-    if kind in ("email", "uri") or "@" in text or "://" in text:
-        raise SigningRefused(f"extra SAN {text!r}: email and URI SANs are refused for kubelet certificates")
-    if kind == "dns":
-        return "dns", _check_dns(rest, "extra SAN")
-    if kind == "ip":
-        return "ip", _parse_ip(rest, "extra SAN")
-    try:
-        return "ip", str(ipaddress.ip_address(text))
-    except ValueError:
-        return "dns", _check_dns(text, "extra SAN")
-
-
-def planned_names(request: IssueRequest) -> PlannedNames:
-    """The SANs a certificate for ``request`` carries: none for a client certificate; for a
-    serving one the node name and hostname as DNS, every node IP, then the extras."""
-    validate_node_name(request.node_name)
-    if request.kind == CLIENT:
-        return PlannedNames([], [])
-    if request.kind != SERVING:
-        raise SigningRefused(f"certificate kind {request.kind!r} is unknown; expected one of {', '.join(KINDS)}")
-    dns: list[str] = []
-    ips: list[str] = []
-    _add(dns, request.node_name)
-    if request.hostname:
-        _add(dns, _check_dns(request.hostname, "hostname"))
-    for address in request.ip_addresses or ():
-        _add(ips, _parse_ip(str(address), "node IP"))
-    for extra in request.extra_sans or ():
-        kind, value = _classify_extra(extra)
-        _add(dns if kind == "dns" else ips, value)
-    problems = policy.forbidden_san_problems(dns, ips, rules=request.rules)
-    if problems:
-        raise SigningRefused(f"serving certificate of {request.node_name}: {problems[0].message}")
-    return PlannedNames(dns, ips)
-
-
-def validity_days(request: IssueRequest) -> int:
-    problem = policy.validity_problem(request.validity_days, request.rules)
-    if problem:
-        raise SigningRefused(problem.message)
-    return request.validity_days
 
 
 def random_serial() -> int:
@@ -263,7 +151,7 @@ def check_public_key(public_key: t.Any, origin: str) -> None:
     raise SigningRefused(f"{origin} holds a {type(public_key).__name__} key, which is not allowed")
 
 
-def check_csr(csr: t.Any, request: IssueRequest, names: PlannedNames, source: str = "CSR") -> None:
+def check_csr(csr: t.Any, request: kubelet_request.IssueRequest, names: kubelet_request.PlannedNames, source: str = "CSR") -> None:
     """Refuses a CSR that is forged, names another node, or asks for more than the policy gives."""
     if not csr.is_signature_valid:
         raise SigningRefused(f"{source}: signature is invalid (the request was not made with its key)")
@@ -275,7 +163,7 @@ def check_csr(csr: t.Any, request: IssueRequest, names: PlannedNames, source: st
     asked_sans = core.subject_alt_names(csr)
     if asked_sans.emails or asked_sans.uris:
         raise SigningRefused(f"{source}: email and URI SANs are refused for kubelet certificates")
-    if request.kind == CLIENT and (asked_sans.dns or asked_sans.ips):
+    if request.kind == kubelet_request.CLIENT and (asked_sans.dns or asked_sans.ips):
         raise SigningRefused(f"{source}: a kubelet client certificate carries no SANs, but the request asks for some")
     stray = [d for d in asked_sans.dns if d.lower() not in names.dns] + \
         [i for i in asked_sans.ips if str(ipaddress.ip_address(i)) not in names.ips]
@@ -296,10 +184,10 @@ def _key_usage(public_key: t.Any) -> t.Any:
                          crl_sign=False, encipher_only=False, decipher_only=False)
 
 
-def validity_window(ca: CertificateAuthority, request: IssueRequest,
+def validity_window(ca: CertificateAuthority, request: kubelet_request.IssueRequest,
                     now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime, list[str]]:
     """not_before (backdated, never before the CA's) and not_after (never after the CA's)."""
-    days = validity_days(request)
+    days = kubelet_request.validity_days(request)
     start = max(now - BACKDATE, core.not_before(ca.cert))
     end = now + datetime.timedelta(days=days)
     warnings = []
@@ -310,18 +198,18 @@ def validity_window(ca: CertificateAuthority, request: IssueRequest,
     return start, end, warnings
 
 
-def build_certificate(ca: CertificateAuthority, public_key: t.Any, request: IssueRequest,
+def build_certificate(ca: CertificateAuthority, public_key: t.Any, request: kubelet_request.IssueRequest,
                       now: datetime.datetime | None = None) -> Issued:
     """Signs ``public_key`` for ``request`` under the policy. The CSR never shapes the result."""
     now = now or core.utcnow()
-    names = planned_names(request)
+    names = kubelet_request.planned_names(request)
     check_public_key(public_key, "requested key")
     start, end, warnings = validity_window(ca, request, now)
     subject = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, core.NODE_GROUP),
-        x509.NameAttribute(NameOID.COMMON_NAME, node_common_name(request.node_name)),
+        x509.NameAttribute(NameOID.COMMON_NAME, kubelet_request.node_common_name(request.node_name)),
     ])
-    usage = ExtendedKeyUsageOID.CLIENT_AUTH if request.kind == CLIENT else ExtendedKeyUsageOID.SERVER_AUTH
+    usage = ExtendedKeyUsageOID.CLIENT_AUTH if request.kind == kubelet_request.CLIENT else ExtendedKeyUsageOID.SERVER_AUTH
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -336,7 +224,7 @@ def build_certificate(ca: CertificateAuthority, public_key: t.Any, request: Issu
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(ca.aki, critical=False)
     )
-    if request.kind == SERVING:
+    if request.kind == kubelet_request.SERVING:
         general = [x509.DNSName(d) for d in names.dns] + \
             [x509.IPAddress(ipaddress.ip_address(i)) for i in names.ips]
         builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
@@ -344,26 +232,26 @@ def build_certificate(ca: CertificateAuthority, public_key: t.Any, request: Issu
     return Issued(cert, core.cert_pem(cert), warnings)
 
 
-def sign_csr(ca: CertificateAuthority, csr_data: bytes | str, request: IssueRequest,
+def sign_csr(ca: CertificateAuthority, csr_data: bytes | str, request: kubelet_request.IssueRequest,
              now: datetime.datetime | None = None, source: str = "CSR") -> Issued:
     """Checks the CSR against the policy, then issues from the request (not from the CSR)."""
     csr = load_csr(csr_data, source)
-    names = planned_names(request)
+    names = kubelet_request.planned_names(request)
     check_csr(csr, request, names, source)
     return build_certificate(ca, csr.public_key(), request, now)
 
 
-def describe_planned(ca_cert: t.Any, request: IssueRequest,
+def describe_planned(ca_cert: t.Any, request: kubelet_request.IssueRequest,
                      now: datetime.datetime | None = None) -> dict[str, t.Any]:
     """What a certificate issued for ``request`` would say, for check mode and diffs."""
     now = now or core.utcnow()
-    names = planned_names(request)
-    end = min(now + datetime.timedelta(days=validity_days(request)), core.not_after(ca_cert))
+    names = kubelet_request.planned_names(request)
+    end = min(now + datetime.timedelta(days=kubelet_request.validity_days(request)), core.not_after(ca_cert))
     return {
-        "subject": f"CN={node_common_name(request.node_name)},O={core.NODE_GROUP}",
+        "subject": f"CN={kubelet_request.node_common_name(request.node_name)},O={core.NODE_GROUP}",
         "issuer": core.name_string(ca_cert.subject),
         "not_after": core.iso(end),
         "dns_names": names.dns,
         "ip_addresses": names.ips,
-        "extended_key_usage": ["clientAuth" if request.kind == CLIENT else "serverAuth"],
+        "extended_key_usage": ["clientAuth" if request.kind == kubelet_request.CLIENT else "serverAuth"],
     }

@@ -20,7 +20,7 @@ import typing as t
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import facts
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import keys
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import layouts
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import signing
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import kubelet_request
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
     InputFileError,
     KubecertsError,
@@ -71,7 +71,7 @@ INSTALL_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 
 def _node_name(value: str) -> str:
     try:
-        return signing.validate_node_name(value)
+        return kubelet_request.validate_node_name(value)
     except SigningRefused as exc:
         raise InputFileError("node_name", str(exc)) from None
 
@@ -155,11 +155,11 @@ def _identity(params: t.Mapping[str, t.Any], layout: layouts.Layout) -> layouts.
     return ident
 
 
-def _planned_request(ident: layouts.Identity, kind: str, params: t.Mapping[str, t.Any]) -> signing.IssueRequest:
+def _planned_request(ident: layouts.Identity, kind: str, params: t.Mapping[str, t.Any]) -> kubelet_request.IssueRequest:
     """The names a CSR asks for: the controller's ``dns_names`` when given (the node's own host
     name is then left out, since the controller decides), else the node name and host name."""
     controller_dns = [d for d in params.get("dns_names") or () if d != ident.node_name]
-    return signing.IssueRequest(
+    return kubelet_request.IssueRequest(
         node_name=ident.node_name, kind=kind, hostname=None if params.get("dns_names") else ident.hostname,
         ip_addresses=ident.ip_addresses,
         extra_sans=[f"DNS:{d}" for d in controller_dns] + list(params.get("extra_sans") or ()))
@@ -187,7 +187,7 @@ def request(params: t.Mapping[str, t.Any], check_mode: bool) -> dict[str, t.Any]
         shared = kind == layouts.SERVING and use.cert_pem is not None and \
             os.path.realpath(use.cert_source) == os.path.realpath(client_use.cert_source)
         choice = choose_key(use, target, ident.node_name, params, check_mode, shared)
-        planned = signing.planned_names(_planned_request(ident, kind, params))
+        planned = kubelet_request.planned_names(_planned_request(ident, kind, params))
         csr = None
         if choice.key_pem is not None:
             csr = keys.build_csr(choice.key_pem, ident.node_name, planned.dns, planned.ips,
