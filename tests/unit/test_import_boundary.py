@@ -9,11 +9,13 @@ forbidden import fails here even where no test executes it.
            (cryptography, PyYAML) only inside ``try: ... except ImportError``;
 - crypto/  the controller or CA host: cryptography, common/ and node/;
 - k8s/     the kubernetes client: common/ and whatever the API needs;
-- nothing under module_utils imports plugin_utils (controller-only code).
+- nothing under module_utils imports plugin_utils (controller-only code);
+- every exception class of plugins/ lives in common/errors.py.
 """
 from __future__ import annotations
 
 import ast
+import builtins
 import os
 import sys
 import typing as t
@@ -164,3 +166,35 @@ def test_forbidden_imports_are_found(folder: str, source: str) -> None:
 ])
 def test_allowed_imports_pass(folder: str, source: str) -> None:
     assert violations(folder, source) == []
+
+
+ERRORS = os.path.join(MODULE_UTILS, "common", "errors.py")
+BUILTIN_EXCEPTIONS = {name for name, value in vars(builtins).items()
+                      if isinstance(value, type) and issubclass(value, BaseException)}
+
+
+def exception_classes(source: str, known: t.Collection[str]) -> list[str]:
+    """Classes of ``source`` whose base is a built-in exception or one of ``known``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            bases = {b.id if isinstance(b, ast.Name) else b.attr for b in node.bases
+                     if isinstance(b, (ast.Name, ast.Attribute))}
+            if bases & (BUILTIN_EXCEPTIONS | set(known)):
+                found.append(node.name)
+    return found
+
+
+def test_every_exception_class_lives_in_common_errors() -> None:
+    with open(ERRORS, encoding="utf-8") as handle:
+        known = exception_classes(handle.read(), ())
+    assert "KubecertsError" in known and "ProbeFailure" in known
+    elsewhere = []
+    for dirpath, _dirs, files in os.walk(os.path.join(ROOT, "plugins")):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if name.endswith(".py") and path != ERRORS:
+                with open(path, encoding="utf-8") as handle:
+                    elsewhere += [f"{os.path.relpath(path, ROOT)}: {cls}"
+                                  for cls in exception_classes(handle.read(), known)]
+    assert elsewhere == []

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import yaml_subset
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import YamlLimitError
 
 MIB = 1024 * 1024
 SECOND = 1.0
@@ -132,14 +133,14 @@ def test_aliases_below_the_limit_still_load(reader):
 def test_node_count_counts_expanded_aliases(reader):
     leaves = yaml_subset.MAX_NODES // 10 + 10
     many = "a: &a [" + ", ".join(["x"] * 9) + "]\nb: [" + ", ".join(["*a"] * leaves) + "]\n"
-    with pytest.raises(yaml_subset.YamlLimitError, match="more than"):
+    with pytest.raises(YamlLimitError, match="more than"):
         READERS[reader](many)
 
 
 @pytest.mark.parametrize("reader", ["libyaml", "exact"])
 def test_alias_inside_its_own_anchor_is_refused(reader):
     # PyYAML builds a list that contains itself; every walk of it recurses forever.
-    with pytest.raises(yaml_subset.YamlLimitError, match="recursive"):
+    with pytest.raises(YamlLimitError, match="recursive"):
         READERS[reader]("a: &a [x, *a]\n")
 
 
@@ -147,7 +148,7 @@ def test_alias_inside_its_own_anchor_is_refused(reader):
 def test_aliases_cannot_stack_depth_beyond_the_limit(reader):
     half = yaml_subset.MAX_DEPTH // 2 + 2
     text = "a: &a " + "[" * half + "x" + "]" * half + "\nb: " + "[" * half + "*a" + "]" * half + "\n"
-    with pytest.raises(yaml_subset.YamlLimitError, match="nested deeper"):
+    with pytest.raises(YamlLimitError, match="nested deeper"):
         READERS[reader](text)
 
 
@@ -173,15 +174,15 @@ def test_depth_limit_is_exact(reader, nesting):
     # The collections plus the scalar are the nodes on the deepest path.
     deepest_allowed = yaml_subset.MAX_DEPTH - 1
     assert READERS[reader](nesting(deepest_allowed)) is not None
-    with pytest.raises(yaml_subset.YamlLimitError):
+    with pytest.raises(YamlLimitError):
         READERS[reader](nesting(deepest_allowed + 1))
 
 
 def test_json_is_bounded_too():
     assert yaml_subset.load(json.dumps({"a": [1, 2]})) == {"a": [1, 2]}
-    with pytest.raises(yaml_subset.YamlLimitError, match="nested deeper"):
+    with pytest.raises(YamlLimitError, match="nested deeper"):
         yaml_subset.load("[" * 500 + "]" * 500)
-    with pytest.raises(yaml_subset.YamlLimitError, match="more than"):
+    with pytest.raises(YamlLimitError, match="more than"):
         yaml_subset.load(json.dumps(list(range(yaml_subset.MAX_NODES + 1))))
 
 
@@ -189,7 +190,7 @@ def test_json_is_bounded_too():
 @pytest.mark.parametrize("reader", ["libyaml", "exact"])
 def test_huge_integers_are_refused(reader):
     # int() of a long digit string is quadratic on the Pythons older nodes run.
-    with pytest.raises(yaml_subset.YamlLimitError, match="digits"):
+    with pytest.raises(YamlLimitError, match="digits"):
         READERS[reader]("port: " + "9" * 5000 + "\n")
     assert READERS[reader]("port: 6443\n") == {"port": 6443}
 

@@ -25,7 +25,7 @@ import stat
 import tempfile
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, WriteError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, NotRegularFile, WriteError
 
 MAX_READ_BYTES = 1024 * 1024
 BACKUP_SUFFIX = ".kubecerts-backup"
@@ -47,14 +47,6 @@ SYMLINK = "symlink"
 REGULAR = "file"
 
 
-class _NotRegularFile(Exception):
-    """The path names something other than a regular file; ``st`` says what."""
-
-    def __init__(self, st: os.stat_result) -> None:
-        super().__init__(_kind_of(st))
-        self.st = st
-
-
 def _kind_of(st: os.stat_result) -> str:
     mode = st.st_mode
     for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
@@ -69,7 +61,7 @@ def _open_regular(path: str, follow_symlinks: bool) -> tuple[int, os.stat_result
     """Opens ``path`` for reading if, and only if, it is a regular file.
 
     Returns the descriptor and its ``fstat``. Raises ``OSError`` (``ELOOP`` when
-    ``follow_symlinks`` is false and ``path`` is a symlink) or ``_NotRegularFile``.
+    ``follow_symlinks`` is false and ``path`` is a symlink) or ``NotRegularFile``.
 
     Whether to follow a symlink is the caller's decision, made per use: the kubelet's own
     ``kubelet-*-current.pem`` is a symlink that must be read through, so reading the files
@@ -83,12 +75,12 @@ def _open_regular(path: str, follow_symlinks: bool) -> tuple[int, os.stat_result
     if stat.S_ISLNK(early.st_mode):
         raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
     if not stat.S_ISREG(early.st_mode):
-        raise _NotRegularFile(early)
+        raise NotRegularFile(_kind_of(early), early)
     fd = os.open(path, _READ_FLAGS | (0 if follow_symlinks else os.O_NOFOLLOW))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise _NotRegularFile(st)
+            raise NotRegularFile(_kind_of(st), st)
     except BaseException:
         os.close(fd)
         raise
@@ -116,7 +108,7 @@ def read_regular_file(path: str, limit: int = MAX_READ_BYTES,
         fd, st = _open_regular(path, follow_symlinks)
     except FileNotFoundError:
         raise InputFileError(path, "no such file") from None
-    except _NotRegularFile as exc:
+    except NotRegularFile as exc:
         if stat.S_ISDIR(exc.st.st_mode):
             raise InputFileError(path, "is a directory, expected a file") from None
         raise InputFileError(path, f"is not a regular file ({_kind_of(exc.st)})") from None
@@ -177,7 +169,7 @@ def save_state(path: str, limit: int = MAX_READ_BYTES) -> SavedState:
         fd, st = _open_regular(path, follow_symlinks=False)
     except FileNotFoundError:
         return SavedState(path, ABSENT)
-    except _NotRegularFile as exc:
+    except NotRegularFile as exc:
         raise WriteError(f"{path}: is {_kind_of(exc.st)}, not a regular file or a symlink; "
                          "refusing to replace it") from None
     except OSError as exc:

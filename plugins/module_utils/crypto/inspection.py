@@ -22,7 +22,11 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import yaml
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import san
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.pem import decode_base64
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, InvalidOption
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
+    InputFileError,
+    InvalidOption,
+    YamlLimitError,
+)
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings import (
     CRITICAL,
     WARNING,
@@ -432,7 +436,7 @@ class Inspection:
         try:
             # Bounded (depth, aliases): the text comes from a node, which may be hostile.
             doc = gather_yaml.load(text)
-        except gather_yaml.YamlLimitError as exc:
+        except YamlLimitError as exc:
             self._kubeconfig_error = f"is refused: {exc}"
             return None
         except ValueError as exc:   # "not valid YAML: <problem> at line L, column C", no text quoted

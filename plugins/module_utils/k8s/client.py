@@ -23,9 +23,10 @@ import urllib.parse
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
-    ApprovalError,
     InputFileError,
-    KubecertsError,
+    KubernetesApiError,
+    KubernetesUnreachable,
+    MissingLibrary,
 )
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import one_line
 
@@ -56,28 +57,6 @@ AUTH_ARG_SPEC: dict[str, dict[str, t.Any]] = {
     "proxy": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_PROXY"])},
     "request_timeout": {"type": "int", "default": DEFAULT_REQUEST_TIMEOUT},
 }
-
-
-class MissingLibrary(KubecertsError):
-    """A Python package the module needs is not installed where the module runs."""
-
-
-class KubernetesApiError(ApprovalError):
-    """The API answered with an error status (401, 403, 404, 409, 422, 5xx)."""
-
-    def __init__(self, message: str, status: int | None, reason: str) -> None:
-        super().__init__(message, api_status=status, api_reason=reason)
-        self.status = status
-        self.reason = reason
-
-
-class KubernetesUnreachable(ApprovalError):
-    """The API could not be reached, timed out, or its TLS certificate did not verify
-    (``api_reason`` is ``Unreachable`` or ``TLSError``)."""
-
-    def __init__(self, message: str, reason: str = "Unreachable") -> None:
-        super().__init__(message, api_status=None, api_reason=reason)
-        self.reason = reason
 
 
 def require_kubernetes() -> None:

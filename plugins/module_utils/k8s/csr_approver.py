@@ -22,8 +22,9 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.csr_polic
     ServedEvidence,
     decide,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import KubeClient, KubernetesApiError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import KubeClient
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import format_rfc3339, parse_rfc3339
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import KubernetesApiError
 
 APPROVED_REASON = "KubecertsApproved"
 DENIED_REASON = "KubecertsDenied"

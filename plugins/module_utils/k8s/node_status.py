@@ -22,15 +22,16 @@ import time
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s import client as k8s
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
+    DrainRefused,
+    KubecertsError,
+    KubernetesApiError,
+    KubernetesUnreachable,
+)
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import format_rfc3339, one_line, parse_rfc3339
 
 MERGE_PATCH = "application/merge-patch+json"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
-
-
-class DrainRefused(KubecertsError):
-    """Draining would delete pods the operator did not allow us to delete."""
 
 
 def parse_time(value: t.Any) -> float | None:
@@ -112,20 +113,20 @@ class NodeApi(k8s.KubeClient):
         except k8s.ApiException as exc:
             status, data = int(exc.status or 0), exc.body
             if not status:
-                raise k8s.KubernetesUnreachable(f"Kubernetes API {self.host}: {what}: {one_line(exc.reason)}") \
+                raise KubernetesUnreachable(f"Kubernetes API {self.host}: {what}: {one_line(exc.reason)}") \
                     from None
         except k8s.urllib3.exceptions.HTTPError as exc:
-            raise k8s.KubernetesUnreachable(f"Kubernetes API {self.host} unreachable: {what}: "
+            raise KubernetesUnreachable(f"Kubernetes API {self.host} unreachable: {what}: "
                                             f"{k8s._root_cause(exc)}") from None
         except OSError as exc:
-            raise k8s.KubernetesUnreachable(f"Kubernetes API {self.host} unreachable: {what}: "
+            raise KubernetesUnreachable(f"Kubernetes API {self.host} unreachable: {what}: "
                                             f"{one_line(exc)}") from None
         if not 200 <= status <= 299:
             raise k8s._api_error(self.host, what, status, data)
         try:
             return json.loads(data) if data else {}
         except ValueError:
-            raise k8s.KubernetesApiError(f"Kubernetes API {self.host}: {what}: HTTP {status} with a body that is "
+            raise KubernetesApiError(f"Kubernetes API {self.host}: {what}: HTTP {status} with a body that is "
                                          "not JSON", status, "BadResponse") from None
 
     def set_unschedulable(self, name: str, value: bool) -> dict[str, t.Any]:
@@ -210,7 +211,7 @@ def drain(api: NodeApi, plan: DrainPlan, grace_period: int | None, deadline: flo
         for pod in pending:
             try:
                 api.evict(pod, grace_period)
-            except k8s.KubernetesApiError as exc:
+            except KubernetesApiError as exc:
                 if exc.status == 404:
                     continue            # already gone
                 if exc.status == 429:   # a PodDisruptionBudget forbids it for now
@@ -254,7 +255,7 @@ def get_lease(api: k8s.KubeClient, name: str) -> dict[str, t.Any] | None:
     """The Node's lease in kube-node-lease, or None where there is none (or no right to read it)."""
     try:
         return t.cast("dict[str, t.Any] | None", api.get_or_none(LEASE_PATH + name))
-    except k8s.KubernetesApiError:
+    except KubernetesApiError:
         return None
 
 

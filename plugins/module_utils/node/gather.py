@@ -31,7 +31,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.pem import 
     looks_like_pem,
     split_pem,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, KeyDerivationError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.redact import (
     looks_like_certificate_der,
     looks_like_private_key_der,
@@ -51,10 +51,6 @@ GATHER_VERSION = 1
 _CERT_LABELS = (CERTIFICATE, "TRUSTED CERTIFICATE", "X509 CERTIFICATE")
 _MAX_KUBECONFIG_ENTRIES = 8
 _OPENSSL_TIMEOUT = 15
-
-
-class KeyDerivationError(Exception):
-    pass
 
 
 def _load_cryptography() -> t.Any:

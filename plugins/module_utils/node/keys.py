@@ -21,7 +21,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.pem import 
     private_key_blocks,
     split_pem,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, NodeToolError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import der_header, one_line
 
 try:
@@ -53,10 +53,6 @@ _OID_ED25519 = bytes.fromhex("2b6570")
 _OID_CN = bytes.fromhex("550403")
 _CURVES = {bytes.fromhex("2a8648ce3d030107"): 256, bytes.fromhex("2b81040022"): 384,
            bytes.fromhex("2b81040023"): 521}
-
-
-class NodeToolError(KubecertsError):
-    """Key generation or derivation failed on the node (no backend, openssl error)."""
 
 
 # --- a minimal DER reader (certificates and SubjectPublicKeyInfo only) -----------------------

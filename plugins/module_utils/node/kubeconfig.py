@@ -25,7 +25,12 @@ import urllib.parse
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import bundle
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import yaml_subset as gather_yaml
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, UnsafeChange, WriteError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
+    InputFileError,
+    UnsafeChange,
+    WriteError,
+    YamlLimitError,
+)
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.io import WritePlan, read_bounded
 
 # Without PyYAML the name ``yaml`` stays unbound: every use is behind HAS_YAML.
@@ -76,7 +81,7 @@ def load(text: str, path: str) -> tuple[t.Any, dict[str, t.Any]]:
         # One bounded pass: anchors, aliases and nesting are limited while composing, so a
         # "billion laughs" or a 10,000-level document is refused before anything walks it.
         root, data = gather_yaml.compose_and_load(text)
-    except gather_yaml.YamlLimitError as exc:
+    except YamlLimitError as exc:
         raise InputFileError(path, f"is not a kubeconfig: {exc}") from None
     except yaml.composer.ComposerError as exc:
         raise InputFileError(path, f"is not a kubeconfig: {_yaml_problem(exc)}") from None
@@ -231,7 +236,7 @@ def check_only_ca_changed(original: dict[str, t.Any], new_text: str, expected: d
         want["clusters"][index]["cluster"][DATA_KEY] = value
     try:
         got = gather_yaml.safe_load(new_text)
-    except (yaml.YAMLError, gather_yaml.YamlLimitError) as exc:
+    except (yaml.YAMLError, YamlLimitError) as exc:
         raise WriteError(f"{path}: the edited kubeconfig would not parse ({_yaml_problem(exc)}); nothing changed") from None
     if got != want:
         raise WriteError(f"{path}: the edit would change more than the CA data; nothing changed")

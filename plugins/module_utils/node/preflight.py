@@ -17,7 +17,7 @@ import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import facts as gather_node
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import service as _service
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, ServiceError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.io import read_bounded
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.profiles import PROFILE_NAMES, detect_profile, get_profile
 
@@ -125,7 +125,7 @@ def run_preflight(params: t.Mapping[str, t.Any], run: _service.Runner = _service
             props = _service.show(resolved.name, run)
             service.update(name=resolved.name, source=resolved.source, exists=_service.exists(props),
                            active_state=props.get("ActiveState"), load_state=props.get("LoadState"))
-        except _service.ServiceError as exc:
+        except ServiceError as exc:
             service["error"] = str(exc)
         result["service"] = service
     if params.get("disk_check", True):

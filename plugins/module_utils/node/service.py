@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.pem import certificate_blocks
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, ServiceError
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.profiles import PROFILE_NAMES, detect_profile, get_profile
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import one_line, sha256_fingerprint
 
@@ -29,10 +29,6 @@ _SHOW_PROPERTIES = ("LoadState", "ActiveState", "SubState", "MainPID", "NRestart
                     "ExecMainStatus", "ExecMainStartTimestampMonotonic")
 
 Runner = t.Callable[[t.Sequence[str], float], t.Tuple[int, str, str]]
-
-
-class ServiceError(KubecertsError):
-    """The kubelet service cannot be found, restarted or inspected on the node."""
 
 
 def run_command(argv: t.Sequence[str], timeout: float = 60.0) -> tuple[int, str, str]:

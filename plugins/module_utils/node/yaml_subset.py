@@ -15,6 +15,7 @@ import re
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import one_line
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import YamlLimitError, YamlSubsetError
 
 # Without PyYAML the name ``_pyyaml`` stays unbound: every use is behind HAS_PYYAML.
 try:
@@ -38,14 +39,6 @@ _KEY = re.compile(
     # without ": " costs linear time (the lazy ``[^:#]*?\s*:`` it replaces was quadratic).
     r"""^(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"{\[](?:\s*[^\s:#])*)\s*:(?:\s+(?P<value>.*)|$)""")
 _INTEGER = re.compile(r"[-+]?[0-9]+")
-
-
-class YamlSubsetError(ValueError):
-    pass
-
-
-class YamlLimitError(ValueError):
-    """The document is deeper or (after alias expansion) larger than a config can be."""
 
 
 def load(text: str, use_pyyaml: bool = True) -> t.Any:

@@ -24,21 +24,13 @@ import urllib.parse
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import san
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings import finding
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, ProbeFailure
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import short_fingerprint
 
 DEFAULT_KUBELET_PORT = 10250
 DEFAULT_TIMEOUT = 5.0
 MAX_WORKERS = 32
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-class ProbeFailure(Exception):
-    """The endpoint could not be read. ``connected`` tells whether TCP got through."""
-
-    def __init__(self, message: str, connected: bool) -> None:
-        super().__init__(message)
-        self.connected = connected
 
 
 class Served(t.NamedTuple):

@@ -19,6 +19,11 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s import node_
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import normalise_fingerprint, short_fingerprint
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import probe
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
+    KubernetesApiError,
+    KubernetesUnreachable,
+    ProbeFailure,
+)
 
 HEALTHZ = "healthz"
 SERVING = "serving_certificate"
@@ -54,7 +59,7 @@ def serving_check(host: str, port: int, expected: t.Collection[str] | None) -> C
     def check(timeout: float) -> tuple[str, str, dict[str, t.Any]]:
         try:
             served = probe.fetch_served(host, port, timeout)
-        except probe.ProbeFailure as exc:
+        except ProbeFailure as exc:
             return RETRY, str(exc), {"served_fingerprint": None}
         leaf = served.leaf
         fingerprint = core.fingerprint_sha256(leaf)
@@ -78,10 +83,10 @@ def ready_check(api: k8s.KubeClient, name: str, since: float | None) -> Check:
         try:
             node = api.get_node(name)
             lease = node_status.get_lease(api, name) if since is not None else None
-        except k8s.KubernetesApiError as exc:
+        except KubernetesApiError as exc:
             verdict = FATAL if exc.status in (400, 401, 403) else RETRY
             return verdict, str(exc), {"last_heartbeat": None}
-        except k8s.KubernetesUnreachable as exc:
+        except KubernetesUnreachable as exc:
             return RETRY, str(exc), {"last_heartbeat": None}
         state = node_status.readiness(node, name, since, lease)
         return (PASS if state.ready else RETRY), state.detail, {"last_heartbeat": state.last_heartbeat}
