@@ -117,17 +117,17 @@ class NodeApi(k8s.KubeClient):
                     from None
         except k8s.urllib3.exceptions.HTTPError as exc:
             raise KubernetesUnreachable(f"Kubernetes API {self.host} unreachable: {what}: "
-                                            f"{k8s._root_cause(exc)}") from None
+                                        f"{k8s._root_cause(exc)}") from None
         except OSError as exc:
             raise KubernetesUnreachable(f"Kubernetes API {self.host} unreachable: {what}: "
-                                            f"{one_line(exc)}") from None
+                                        f"{one_line(exc)}") from None
         if not 200 <= status <= 299:
             raise k8s._api_error(self.host, what, status, data)
         try:
             return json.loads(data) if data else {}
         except ValueError:
             raise KubernetesApiError(f"Kubernetes API {self.host}: {what}: HTTP {status} with a body that is "
-                                         "not JSON", status, "BadResponse") from None
+                                     "not JSON", status, "BadResponse") from None
 
     def set_unschedulable(self, name: str, value: bool) -> dict[str, t.Any]:
         # null removes the field, as `kubectl uncordon` leaves it.
