@@ -31,7 +31,7 @@ def _e(value: t.Any) -> str:
 def _chart_range(rows: list[dict[str, t.Any]], now: datetime.datetime,
                  warn_days: int) -> tuple[datetime.datetime, datetime.datetime]:
     parsed = [(r["role"], parse_rfc3339(r["not_after"])) for r in rows]
-    ends = [end for _, end in parsed if end]
+    ends = [end for _role, end in parsed if end]
     leaf_ends = [end for role, end in parsed if end and role != "ca"]
     start = min([now - 30 * DAY] + [e - 30 * DAY for e in ends if e < now])
     # CA lifetimes (10 years) would squash every kubelet certificate (1 year) into a sliver:
