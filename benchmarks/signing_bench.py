@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import signing
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import kubelet_request
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import signing
 
 TARGET_ECDSA_PER_SECOND = 500
 
@@ -73,7 +74,7 @@ def run(kind: str, count: int) -> dict[str, t.Any]:
     for serving in (False, True):
         start, cpu_start = time.perf_counter(), time.process_time()
         for node, csr, ip in csrs:
-            request = signing.IssueRequest(node_name=node, kind=signing.SERVING if serving else signing.CLIENT,
+            request = kubelet_request.IssueRequest(node_name=node, kind=kubelet_request.SERVING if serving else kubelet_request.CLIENT,
                                            hostname=node if serving else None,
                                            ip_addresses=[ip] if serving else ())
             signing.sign_csr(ca, csr, request)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 import load_certificates
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InvalidOption, KubecertsError
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import checked_warn_days
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import truthy
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.x509 import load_certificates
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InvalidOption, KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings import checked_warn_days
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import truthy
 from ansible_collections.kubecerts.kubelet.plugins.modules.audit_report import ARGUMENT_SPEC
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _report, _report_text
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import ControllerAction
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import report as _report
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import report_text
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import ControllerAction
 
 _MISSING = object()
 
@@ -103,7 +104,7 @@ class ActionModule(ControllerAction):
         else:
             files = _report.write_reports(report, report_dir, args["formats"], args["metrics"])
 
-        findings = [dict(item, host=host) for host, item in _report_text.all_findings(report)]
+        findings = [dict(item, host=host) for host, item in report_text.all_findings(report)]
         return {
             # Reports on the controller are output, not a change to any managed host.
             "changed": False,
@@ -116,5 +117,5 @@ class ActionModule(ControllerAction):
             "findings": findings,
             "fleet_findings": report["fleet_findings"],
             "cluster_ca": report["cluster_ca"],
-            "summary": _report_text.summary_lines(report, args["summary_max_findings"]),
+            "summary": report_text.summary_lines(report, args["summary_max_findings"]),
         }

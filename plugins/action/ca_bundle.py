@@ -3,10 +3,10 @@
 """Controller half of ca_bundle: checks the CA input with cryptography, then runs the node module."""
 from __future__ import annotations
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _bundle
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._ca_action import CaBundleAction
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import bundle
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.ca_action import CaBundleAction
 
 
 class ActionModule(CaBundleAction):
     MODULE = "kubecerts.kubelet.ca_bundle"
-    ARGUMENT_SPEC = _bundle.CA_BUNDLE_ARGUMENT_SPEC
+    ARGUMENT_SPEC = bundle.CA_BUNDLE_ARGUMENT_SPEC

@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """cert_info: gather on the node (one module run), judge on the controller.
 
-The node part (module_utils/_gather.py, standard library only) receives only the options
-that say where to look and returns public material; module_utils/_crypto/inspection.py
+The node part (module_utils/node/gather.py, standard library only) receives only the options
+that say where to look and returns public material; module_utils/crypto/inspection.py
 parses and judges it here, where cryptography is a declared requirement. The options that
 judge (warn_days, node_name, node_ips, node_dns_names) are checked here once and never
 travel to the node. Options left unset fall back to the collection-wide inventory
@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import inspection
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 import (
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import inspection
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.x509 import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import IdentityPlanted, IdentityRefused, KubecertsError
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import finding, sort_findings, summarize
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._kubelet_policy import NodeTruth
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import IdentityPlanted, IdentityRefused, KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings import finding, sort_findings, summarize
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.kubelet_policy import NodeTruth
 from ansible_collections.kubecerts.kubelet.plugins.modules.cert_info import ARGUMENT_SPEC, NODE_OPTIONS
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _identity
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import identity as _identity
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import KubecertsAction
 
 MODULE = "kubecerts.kubelet.cert_info"
 

@@ -3,10 +3,10 @@
 """Controller half of kubeconfig_ca: checks the CA input with cryptography, then runs the node module."""
 from __future__ import annotations
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubeconfig
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._ca_action import CaBundleAction
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import kubeconfig
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.ca_action import CaBundleAction
 
 
 class ActionModule(CaBundleAction):
     MODULE = "kubecerts.kubelet.kubeconfig_ca"
-    ARGUMENT_SPEC = _kubeconfig.ARGUMENT_SPEC
+    ARGUMENT_SPEC = kubeconfig.ARGUMENT_SPEC

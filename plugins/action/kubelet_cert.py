@@ -14,20 +14,21 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import issue
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import (
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import issue
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
     IdentityRefused,
     KubecertsError,
+    NodeModuleFailed,
     UnsafeChange,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._kubelet_cert_node import (
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.install import (
     INSTALL_ARGUMENT_SPEC,
     LAYOUT_ARGUMENT_SPEC,
     REQUEST_ARGUMENT_SPEC,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import AUTH_ARG_SPEC
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _identity
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction, is_controller
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import identity as _identity
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import KubecertsAction, is_controller
 
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     **REQUEST_ARGUMENT_SPEC,
@@ -53,7 +54,7 @@ class ActionModule(KubecertsAction):
         result = self._execute_module(module_name=f"kubecerts.kubelet.{name}", module_args=args,
                                       task_vars=task_vars)
         if result.get("failed"):
-            raise _NodeFailure(name, result)
+            raise NodeModuleFailed(name, result)
         return result
 
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -75,21 +76,21 @@ class ActionModule(KubecertsAction):
             node_args["node_name"] = truth.node_name
         try:
             request = self._module("kubelet_csr", node_args, task_vars)
-        except _NodeFailure as failure:
+        except NodeModuleFailed as failure:
             return failure.result
         try:
             problems = truth.disagreements(request.get("node_name"), (request.get("node") or {}).get("ip_addresses"))
             if problems:
                 raise IdentityRefused(problems[0])
             return self._sign_and_install(ca, args, request, truth, check_mode, task_vars)
-        except (KubecertsError, _NodeFailure) as exc:
+        except (KubecertsError, NodeModuleFailed) as exc:
             if request.get("pending_keys"):
                 discard = {**_subset(args, LAYOUT_ARGUMENT_SPEC), "discard_pending_keys": True}
                 try:
                     self._module("kubelet_cert_install", discard, task_vars)
-                except _NodeFailure:
+                except NodeModuleFailed:
                     pass
-            if isinstance(exc, _NodeFailure):
+            if isinstance(exc, NodeModuleFailed):
                 return exc.result
             raise
 
@@ -128,11 +129,3 @@ class ActionModule(KubecertsAction):
         if self._task.diff:
             result["diff"] = issue.diff_of(signed)
         return result
-
-
-class _NodeFailure(Exception):
-    """A module on the node failed; its result is returned as the task's."""
-
-    def __init__(self, name: str, result: dict[str, t.Any]) -> None:
-        super().__init__(result.get("msg", f"{name} failed"))
-        self.result = result

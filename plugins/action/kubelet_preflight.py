@@ -8,8 +8,8 @@ import typing as t
 
 
 from ansible_collections.kubecerts.kubelet.plugins.modules.kubelet_preflight import ARGUMENT_SPEC, NODE_OPTIONS
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _preflight as preflight
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.rollout import preflight
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import KubecertsAction
 
 MODULE = "kubecerts.kubelet.kubelet_preflight"
 

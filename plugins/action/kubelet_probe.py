@@ -6,12 +6,12 @@ from __future__ import annotations
 import functools
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InvalidOption
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import normalise_fingerprint, truthy
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InvalidOption
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import normalise_fingerprint, truthy
 from ansible_collections.kubecerts.kubelet.plugins.modules.kubelet_probe import ARGUMENT_SPEC
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _probe
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import ControllerAction
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._report import load_ca_file, worst_severity
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import probe as _probe
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import ControllerAction
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit.report import load_ca_file, worst_severity
 
 
 class ActionModule(ControllerAction):

@@ -7,11 +7,11 @@ import time
 import typing as t
 
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _k8s_client as k8s
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s import client as k8s
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import KubecertsError
 from ansible_collections.kubecerts.kubelet.plugins.modules.kubelet_service import ARGUMENT_SPEC, NODE_OPTIONS
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _gates as gates
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.rollout import gates
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import KubecertsAction
 
 MODULE = "kubecerts.kubelet.kubelet_service"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import IdentityRefused
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import IdentityRefused
 from ansible_collections.kubecerts.kubelet.plugins.modules.node_identity import ARGUMENT_SPEC
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _identity
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import ControllerAction
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import identity as _identity
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import ControllerAction
 
 
 class ActionModule(ControllerAction):

@@ -8,11 +8,11 @@ import json
 import os
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _io
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._text import format_rfc3339
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import io
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import format_rfc3339
 from ansible_collections.kubecerts.kubelet.plugins.modules.rotation_report import ARGUMENT_SPEC
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import ControllerAction
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._rotation import rotation_summary
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import ControllerAction
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.rollout.rotation import rotation_summary
 
 REPORT_MODE = 0o640
 DIRECTORY_MODE = 0o750
@@ -25,8 +25,8 @@ def _json(value: t.Any) -> bytes:
 def write_files(files: dict[str, bytes]) -> list[str]:
     """Each file replaced atomically, its directory created when missing; returns the paths."""
     for path, data in files.items():
-        _io.make_directory(os.path.dirname(os.path.abspath(path)), mode=DIRECTORY_MODE)
-        _io.atomic_write(path, data, mode=REPORT_MODE)
+        io.make_directory(os.path.dirname(os.path.abspath(path)), mode=DIRECTORY_MODE)
+        io.atomic_write(path, data, mode=REPORT_MODE)
     return list(files)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     # The distribution profile and the per-file path overrides of the kubelet's PKI on a node
-    # (module_utils/_profiles.py holds the table behind them).
+    # (module_utils/node/profiles.py holds the table behind them).
     DOCUMENTATION = r"""
 options:
   profile:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import is_controller
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import is_controller
 
 
 def on_controller(host: str, hostvars: t.Mapping[str, t.Any] | None = None) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._rotation import (
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.rollout.rotation import (
     kubelet_certs_brief, rotation_pending, rotation_summary)
 
 

@@ -289,7 +289,7 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import controller_only, run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import controller_only, run_module
 
 ARGUMENT_SPEC = dict(
     hosts=dict(type="list", elements="str"),

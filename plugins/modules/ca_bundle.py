@@ -142,13 +142,13 @@ previous_ca_certificates:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._bundle import (
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.bundle import (
     CA_BUNDLE_ARGUMENT_SPEC,
     COMMON_MUTUALLY_EXCLUSIVE,
     COMMON_REQUIRED_ONE_OF,
     run_ca_bundle,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
 
 
 def main() -> None:

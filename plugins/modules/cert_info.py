@@ -451,7 +451,7 @@ findings:
   elements: dict
   contains:
     code:
-      description: A stable code from the collection's catalogue (C(plugins/module_utils/_findings.py), C(docs/cert_info.md)).
+      description: A stable code from the collection's catalogue (C(plugins/module_utils/common/findings.py), C(docs/cert_info.md)).
       returned: always
       type: str
       sample: san_missing_ip
@@ -497,9 +497,9 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._gather import work
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._profiles import PROFILE_CHOICES
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.gather import work
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.profiles import PROFILE_CHOICES
 
 
 # Options the node half reads to find and read the files; the rest (node_name, node_ips,

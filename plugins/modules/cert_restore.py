@@ -145,8 +145,8 @@ restored:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._restore import run_cert_restore
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.restore import run_cert_restore
 
 ARGUMENT_SPEC = dict(
     backups=dict(type="list", elements="dict", default=[], options=dict(

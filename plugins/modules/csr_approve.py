@@ -328,23 +328,23 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_approver import (
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.csr_approver import (
     Options,
     approve,
     parse_created_after,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_policy
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto.x509 import load_certificates
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_policy import build_policy
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import read_bounded
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._served_evidence import ServedEvidence
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import AUTH_ARG_SPEC, KubeClient
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import kubelet_policy
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.x509 import load_certificates
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.csr_policy import build_policy
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.io import read_bounded
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.served_evidence import ServedEvidence
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import AUTH_ARG_SPEC, KubeClient
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
 
 
 def work(module: AnsibleModule) -> dict[str, t.Any]:
     p = module.params
-    rules = _kubelet_policy.build_rules(p["service_cidr"], p["cluster_domain"], p["max_dns_sans"])
+    rules = kubelet_policy.build_rules(p["service_cidr"], p["cluster_domain"], p["max_dns_sans"])
     policy = build_policy(allowed_dns_patterns=p["allowed_dns_patterns"], allowed_cidrs=p["allowed_cidrs"],
                           max_expiration_seconds=p["max_expiration_seconds"] or None,
                           include_client=p["approve_client_csrs"], rules=rules, node_addresses=p["node_addresses"],
@@ -372,9 +372,9 @@ def main() -> None:
         node_dns_names=dict(type="dict", default={}),
         cluster_ca_cert=dict(type="path"),
         kubelet_port=dict(type="int", default=10250),
-        service_cidr=dict(type="list", elements="str", default=list(_kubelet_policy.DEFAULT_SERVICE_CIDRS)),
-        cluster_domain=dict(type="str", default=_kubelet_policy.DEFAULT_CLUSTER_DOMAIN),
-        max_dns_sans=dict(type="int", default=_kubelet_policy.DEFAULT_MAX_DNS_SANS),
+        service_cidr=dict(type="list", elements="str", default=list(kubelet_policy.DEFAULT_SERVICE_CIDRS)),
+        cluster_domain=dict(type="str", default=kubelet_policy.DEFAULT_CLUSTER_DOMAIN),
+        max_dns_sans=dict(type="int", default=kubelet_policy.DEFAULT_MAX_DNS_SANS),
         max_expiration_seconds=dict(type="int", default=31536000),
         names=dict(type="list", elements="str", default=[]),
         nodes=dict(type="list", elements="str", default=[]),

@@ -94,8 +94,8 @@ backup_files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._relink import run_current_link
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.relink import run_current_link
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path", required=True),

@@ -262,12 +262,12 @@ clusters:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._bundle import (
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.bundle import (
     COMMON_MUTUALLY_EXCLUSIVE,
     COMMON_REQUIRED_ONE_OF,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._kubeconfig import ARGUMENT_SPEC, run_kubeconfig_ca
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.kubeconfig import ARGUMENT_SPEC, run_kubeconfig_ca
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
 
 
 def main() -> None:

@@ -160,11 +160,11 @@ discarded_pending_keys:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._kubelet_cert_node import (
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.install import (
     INSTALL_ARGUMENT_SPEC,
     install,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
 
 
 def work(module: AnsibleModule) -> dict:

@@ -206,8 +206,8 @@ after:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import issue
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import issue
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
 
 
 def work(module: AnsibleModule) -> dict:

@@ -220,9 +220,9 @@ disk:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._preflight import run_preflight
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._profiles import PROFILE_CHOICES
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.preflight import run_preflight
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.profiles import PROFILE_CHOICES
 
 NODE_OPTIONS = ("name", "profile", "service_check", "disk_check", "paths", "ca_cert", "ca_key")
 

@@ -317,7 +317,7 @@ worst_severity:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import controller_only, run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import controller_only, run_module
 
 ARGUMENT_SPEC = dict(
     host=dict(type="str"),

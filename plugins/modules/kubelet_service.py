@@ -301,10 +301,10 @@ journal:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import AUTH_ARG_SPEC
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._profiles import PROFILE_CHOICES
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._service import run_kubelet_service
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.profiles import PROFILE_CHOICES
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.service import run_kubelet_service
 
 # Options the node half reads; the rest belong to the controller half (the action plugin).
 NODE_OPTIONS = ("name", "profile", "restart", "timeout", "poll_interval", "healthz", "healthz_url", "fail_on_exit",

@@ -153,8 +153,8 @@ by_host:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import AUTH_ARG_SPEC
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import controller_only, run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import controller_only, run_module
 
 ARGUMENT_SPEC = {
     **AUTH_ARG_SPEC,

@@ -207,9 +207,9 @@ api_reason:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import AUTH_ARG_SPEC
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._node_status import run_node_status
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.node_status import run_node_status
 
 ARGUMENT_SPEC = dict(
     AUTH_ARG_SPEC,

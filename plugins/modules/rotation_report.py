@@ -117,7 +117,7 @@ counts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import controller_only, run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import controller_only, run_module
 
 ARGUMENT_SPEC = dict(
     rotation=dict(type="dict", required=True),

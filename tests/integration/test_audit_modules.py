@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pkifactory  # noqa: E402
 from audit_samples import TLSServer, closed_port, node_result  # noqa: E402
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core  # noqa: E402
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core  # noqa: E402
 from ansible_json import json_callback_env  # noqa: E402
 
 

@@ -24,7 +24,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 from cryptography import x509
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import KubeClient
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import KubeClient
 from ansible_collections.kubecerts.kubelet.plugins.modules import csr_approve
 
 # conftest also puts tests/unit on sys.path for csrfactory.

@@ -26,8 +26,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 import pkifactory  # noqa: E402
 from audit_samples import node_result  # noqa: E402
 
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _report  # noqa: E402
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._report import HostInput  # noqa: E402
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import report as _report  # noqa: E402
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit.report import HostInput  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUTPUT = os.path.join(ROOT, "test-output")

@@ -13,7 +13,7 @@ import typing as t
 
 import pkifactory
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
 
 
 def cert_entry(cert: t.Any, role: str, path: str, ca: pkifactory.CA | None = None,

@@ -19,8 +19,9 @@ import pkifactory
 import yaml
 from cryptography import x509
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather, _gather_node
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import inspection
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import gather as _gather
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import facts
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import inspection
 from ansible_collections.kubecerts.kubelet.plugins.modules.cert_info import NODE_OPTIONS
 
 NODE = "n1"
@@ -127,12 +128,12 @@ class NodeTree:
 def gather(params: dict[str, t.Any]) -> dict[str, t.Any]:
     """_gather.gather, isolated from the test host's own kubelet flags and /proc, given only
     the options the action plugin sends to the node."""
-    original = _gather_node.kubelet_flags
-    _gather_node.kubelet_flags = lambda *a, **k: {}
+    original = facts.kubelet_flags
+    facts.kubelet_flags = lambda *a, **k: {}
     try:
         return _gather.gather({k: v for k, v in params.items() if k in NODE_OPTIONS}, proc="/nonexistent")
     finally:
-        _gather_node.kubelet_flags = original
+        facts.kubelet_flags = original
 
 
 def codes(result: dict[str, t.Any]) -> list[str]:

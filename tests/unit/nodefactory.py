@@ -15,7 +15,9 @@ import typing as t
 
 import pkifactory
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_node, _layouts, _profiles
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import facts
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import layouts
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import profiles
 
 HOSTNAME = "worker-1"
 NODE_IP = "10.88.0.12"
@@ -28,21 +30,21 @@ class FakeNode:
 
     def __init__(self, root: str, monkeypatch: t.Any, hostname: str = HOSTNAME, ips: t.Sequence[str] = (NODE_IP,)):
         self.root = root
-        original_get = _profiles.get_profile
+        original_get = profiles.get_profile
 
-        def get_profile(name: str) -> _profiles.Profile:
+        def get_profile(name: str) -> profiles.Profile:
             profile = original_get(name)
             moved = {f: self.path(getattr(profile, f)) for f in PATH_FIELDS if getattr(profile, f)}
             moved["flag_files"] = tuple((self.path(p), kind) for p, kind in profile.flag_files)
             return profile._replace(**moved)
 
-        monkeypatch.setattr(_layouts.profiles, "get_profile", get_profile)
-        monkeypatch.setattr(_gather_node, "_unit_files", lambda service: [
+        monkeypatch.setattr(layouts.profiles, "get_profile", get_profile)
+        monkeypatch.setattr(facts, "_unit_files", lambda service: [
             self.path(f"/etc/systemd/system/{service}.service"),
             *sorted(self._dropins(service))])
-        monkeypatch.setattr(_gather_node, "hostname", lambda: hostname)
-        monkeypatch.setattr(_gather_node, "primary_addresses", lambda name, *a, **k: (list(ips), "test"))
-        monkeypatch.setattr(_profiles, "detect_profile", lambda exists=None: None)
+        monkeypatch.setattr(facts, "hostname", lambda: hostname)
+        monkeypatch.setattr(facts, "primary_addresses", lambda name, *a, **k: (list(ips), "test"))
+        monkeypatch.setattr(profiles, "detect_profile", lambda exists=None: None)
 
     def _dropins(self, service: str) -> list[str]:
         directory = self.path(f"/etc/systemd/system/{service}.service.d")

@@ -9,10 +9,11 @@ import stat
 import pkifactory
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _bundle as bundle
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, UnsafeChange
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import list_backups
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import bundle
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import ca_input
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, UnsafeChange
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.io import list_backups
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_empty_request_refused():
 # --- controller checks ------------------------------------------------------------------------
 
 def test_check_accepts_cas_and_describes(cas):
-    got = bundle.check_ca_input(pem(cas["old"]) + pem(cas["extra"]) + pem(cas["old"]), "ca_content")
+    got = ca_input.check_ca_input(pem(cas["old"]) + pem(cas["extra"]) + pem(cas["old"]), "ca_content")
     assert [c.fingerprint for c in got] == [fp(cas["old"]), fp(cas["extra"])]
     assert got[1].subject == "CN=front-proxy-ca"
     assert "PRIVATE" not in "".join(c.pem for c in got)
@@ -122,17 +123,17 @@ def test_check_refuses_leaf_certificate(cas):
     leaf, _ = pkifactory.node_client(cas["old"], "n1")
     with pytest.raises(InputFileError, match=r"^ca_content: certificate #2 \(CN=system:node:n1,O=system:nodes\) "
                                              r"is not a CA certificate"):
-        bundle.check_ca_input(pem(cas["old"]) + pkifactory.cert_pem(leaf), "ca_content")
+        ca_input.check_ca_input(pem(cas["old"]) + pkifactory.cert_pem(leaf), "ca_content")
 
 
 def test_check_refuses_private_key(cas):
     with pytest.raises(InputFileError, match="is a private key"):
-        bundle.check_ca_input(pkifactory.key_pem(cas["old"].key), "ca_content")
+        ca_input.check_ca_input(pkifactory.key_pem(cas["old"].key), "ca_content")
 
 
 def test_check_refuses_empty():
     with pytest.raises(InputFileError, match="empty CA bundle"):
-        bundle.check_ca_input(b"", "ca_content")
+        ca_input.check_ca_input(b"", "ca_content")
 
 
 def test_node_side_refuses_private_key_and_empty(cas):
@@ -143,7 +144,7 @@ def test_node_side_refuses_private_key_and_empty(cas):
 
 
 def test_describe_pems_reports_subjects(cas):
-    got = bundle.describe_pems({fp(cas["extra"]): pem(cas["extra"]).decode(), "XX": "garbage"})
+    got = ca_input.describe_pems({fp(cas["extra"]): pem(cas["extra"]).decode(), "XX": "garbage"})
     assert got[fp(cas["extra"])]["subject"] == "CN=front-proxy-ca"
     assert got["XX"]["subject"] == "(unparseable certificate)"
 

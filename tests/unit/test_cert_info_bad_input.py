@@ -141,7 +141,7 @@ def test_kubeconfig_ca_file_missing(node):
 
 def test_nothing_configured_at_all(tmp_path):
     from certinfo_fixtures import gather
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import inspection
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import inspection
     gathered = gather({"profile": "custom", "probe_servers": False})
     result = inspection.inspect(gathered, node_name="n1", node_ips=["10.0.0.5"])
     assert codes(result).count("missing") == 3        # client, serving, kubeconfig

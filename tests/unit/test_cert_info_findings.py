@@ -9,9 +9,9 @@ import pkifactory
 import pytest
 from certinfo_fixtures import NODE, NODE_IP, NodeTree, TLSServer, cert_entry, codes, findings_for, shared_key
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import FINDING_CODES
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._profiles import get_profile
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import gather
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings import FINDING_CODES
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.profiles import get_profile
 
 
 @pytest.fixture()
@@ -46,7 +46,7 @@ def test_missing_serving_at_profile_default_is_a_warning(node, monkeypatch):
     # The kubelet self-signs kubelet.crt at start: a missing default file is a warning only.
     profile = get_profile("kubeadm")._replace(serving_cert=node.serving_cert, serving_key=node.serving_key,
                                               rotated_serving_cert=None)
-    monkeypatch.setattr(_gather, "get_profile", lambda name: profile)
+    monkeypatch.setattr(gather, "get_profile", lambda name: profile)
     os.unlink(node.serving_cert)
     result = node.inspect(profile="kubeadm", serving_cert=None, serving_key=None)
     assert result["paths"]["serving_cert"]["source"] == "profile"
@@ -120,8 +120,8 @@ def test_key_mismatch(node, cluster_ca):
 
 
 def test_key_unverified_without_any_backend(node, monkeypatch):
-    monkeypatch.setattr(_gather, "_load_cryptography", lambda: None)
-    monkeypatch.setattr(_gather.shutil, "which", lambda name: None)
+    monkeypatch.setattr(gather, "_load_cryptography", lambda: None)
+    monkeypatch.setattr(gather.shutil, "which", lambda name: None)
     result = node.inspect()
     f = only(result, "key_unverified")
     assert f["severity"] == "info"
@@ -187,7 +187,7 @@ def test_san_missing_dns(node, cluster_ca):
     assert NODE in f["message"]
 
 
-# Coverage is Go's (module_utils/_san): what the API server accepts when it dials the kubelet.
+# Coverage is Go's (module_utils/common/san): what the API server accepts when it dials the kubelet.
 @pytest.mark.parametrize("dns,ips,node_dns,node_ips,missing", [
     (["*.nodes.test"], [NODE_IP], ["n1.nodes.test"], [NODE_IP], set()),
     (["*.nodes.test"], [NODE_IP], ["a.n1.nodes.test"], [NODE_IP], {"san_missing_dns"}),   # one label only

@@ -12,7 +12,7 @@ import pkifactory
 import pytest
 from certinfo_fixtures import NodeTree, findings_for
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import pem
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import pem
 
 
 @pytest.fixture()

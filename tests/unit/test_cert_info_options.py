@@ -18,8 +18,9 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from certinfo_fixtures import NODE, NODE_IP, NodeTree, codes, findings_for
 
 from ansible_collections.kubecerts.kubelet.plugins.action import cert_info
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather, _gather_node
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InvalidOption
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import gather as _gather
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import facts
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InvalidOption
 from ansible_collections.kubecerts.kubelet.plugins.modules.cert_info import ARGUMENT_SPEC, NODE_OPTIONS
 
 ACTION_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -58,7 +59,7 @@ def make_action(module: t.Any, name: str, args: dict[str, t.Any], link: t.Callab
 @pytest.fixture()
 def node(tmp_path: t.Any, cluster_ca: t.Any, monkeypatch: pytest.MonkeyPatch) -> NodeTree:
     # Isolated from this machine's kubelet flags and processes (a lab may run here).
-    monkeypatch.setattr(_gather_node, "kubelet_flags", lambda *a, **k: {})
+    monkeypatch.setattr(facts, "kubelet_flags", lambda *a, **k: {})
     monkeypatch.setattr(_gather, "gather", functools.partial(_gather.gather, proc="/nonexistent"))
     return NodeTree(str(tmp_path), cluster_ca)
 

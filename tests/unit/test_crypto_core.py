@@ -9,9 +9,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import pem
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import pem
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError
 
 
 def test_split_pem_separates_certificates_from_keys(cluster_ca):
@@ -189,7 +189,7 @@ def test_surgery_changes_only_what_it_names(cluster_ca):
 
 def test_ca_bundles_refuse_a_truncated_block(cluster_ca, other_ca):
     # Dropping the cut-off block silently would let the rest pass as the whole bundle.
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils import _bundle
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import bundle as _bundle
     other = pki.cert_pem(other_ca.cert)
     with pytest.raises(InputFileError, match="^ca.crt: holds a truncated PEM block"):
         _bundle.parse_bundle(other[: len(other) // 2] + pki.cert_pem(cluster_ca.cert), "ca.crt")

@@ -17,8 +17,8 @@ import copy
 
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _csr_policy as policy_mod
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_policy import (
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import csr_policy as policy_mod
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.csr_policy import (
     APPROVE,
     DENY,
     SKIP,
@@ -28,7 +28,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_policy impo
     decide,
 )
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._kubelet_policy import build_rules
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.kubelet_policy import build_rules
 
 import csrfactory
 from csrfactory import CLIENT, NODE_ADDRESSES, NODE_DNS_NAMES, cluster_nodes, csr_object, request_pem
@@ -128,7 +128,7 @@ def test_each_rule_denies_its_crafted_csr(kwargs, codes):
 
 
 # A SAN names a node's address when a Go client dialling that address would accept it
-# (module_utils/_san): DNS case-insensitively, IPv4-mapped IPv6 as its IPv4 address.
+# (module_utils/common/san): DNS case-insensitively, IPv4-mapped IPv6 as its IPv4 address.
 @pytest.mark.parametrize("kwargs,verdict,codes", [
     pytest.param({"dns": ["WORKER1"]}, APPROVE, [], id="dns-case"),
     pytest.param({"dns": ["worker1", "Worker1.Cluster.Internal"]}, APPROVE, [], id="status-dns-case"),

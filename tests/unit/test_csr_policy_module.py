@@ -15,10 +15,10 @@ import threading
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _served_evidence
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_approver import Approver, Options
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_policy import build_policy
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._k8s_client import KubeClient
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import served_evidence
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.csr_approver import Approver, Options
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.csr_policy import build_policy
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import KubeClient
 from ansible_collections.kubecerts.kubelet.plugins.modules import csr_approve
 
 import pkifactory
@@ -382,14 +382,14 @@ def test_bad_cluster_ca_cert_fails_in_one_line_naming_the_file(api, capsys, tmp_
 def kubelet_at_worker1s_ip(monkeypatch):
     """Routes the served-certificate probe for worker1's 10.0.0.11 to a kubelet on 127.0.0.1."""
     routed = []
-    connect = _served_evidence.socket.create_connection
+    connect = served_evidence.socket.create_connection
 
     def route(address, *args, **kwargs):
         host, port = address
         routed.append(address)
         return connect(("127.0.0.1" if host == "10.0.0.11" else host, port), *args, **kwargs)
 
-    monkeypatch.setattr(_served_evidence.socket, "create_connection", route)
+    monkeypatch.setattr(served_evidence.socket, "create_connection", route)
     return routed
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pkifactory
 from audit_samples import cert_entry, node_result
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _fleet
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import fleet as _fleet
 
 
 def fleet(*nodes):

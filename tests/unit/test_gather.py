@@ -13,9 +13,10 @@ import yaml
 from certinfo_fixtures import NODE, NODE_IP, NodeTree, cert_entry, codes, shared_key
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather, _gather_node
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import inspection
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._gather_node import FlagValue
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import gather
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import facts
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import inspection
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.facts import FlagValue
 
 HAS_OPENSSL = shutil.which("openssl") is not None
 
@@ -30,7 +31,7 @@ def backend(request, monkeypatch):
     if request.param == "openssl":
         if not HAS_OPENSSL:
             pytest.skip("openssl CLI not installed")
-        monkeypatch.setattr(_gather, "_load_cryptography", lambda: None)
+        monkeypatch.setattr(gather, "_load_cryptography", lambda: None)
     return request.param
 
 
@@ -49,7 +50,7 @@ def test_public_keys_derived_by_both_backends(backend, kind, fmt):
     else:
         data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8 if fmt == "pkcs8"
                                  else serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
-    keys, errors = _gather.derive_public_keys(data)
+    keys, errors = gather.derive_public_keys(data)
     assert errors == []
     assert keys == [{"spki": spki_b64(key), "method": backend}]
 
@@ -57,17 +58,17 @@ def test_public_keys_derived_by_both_backends(backend, kind, fmt):
 def test_openssl_gets_the_key_on_stdin_only(monkeypatch):
     if not HAS_OPENSSL:
         pytest.skip("openssl CLI not installed")
-    monkeypatch.setattr(_gather, "_load_cryptography", lambda: None)
+    monkeypatch.setattr(gather, "_load_cryptography", lambda: None)
     seen = []
-    real_run = _gather.subprocess.run
+    real_run = gather.subprocess.run
 
     def spy(command, **kwargs):
         seen.append((list(command), kwargs.get("input")))
         return real_run(command, **kwargs)  # pylint: disable=subprocess-run-check
 
-    monkeypatch.setattr(_gather.subprocess, "run", spy)
+    monkeypatch.setattr(gather.subprocess, "run", spy)
     pem = pkifactory.key_pem(pkifactory.new_key())
-    _gather.derive_public_keys(pem)
+    gather.derive_public_keys(pem)
     command, stdin = seen[0]
     assert stdin.strip() == pem.strip()
     assert not any("PRIVATE" in part or len(part) > 40 for part in command)
@@ -230,9 +231,9 @@ def test_flags_override_profile_and_config(node, monkeypatch, cluster_ca):
              "tls-private-key-file": FlagValue(key_path, "/etc/systemd/system/kubelet.service"),
              "hostname-override": FlagValue("flagged", "/etc/systemd/system/kubelet.service"),
              "node-ip": FlagValue("10.1.1.1,::", "/var/lib/kubelet/kubeadm-flags.env")}
-    monkeypatch.setattr(_gather_node, "kubelet_flags", lambda *a, **k: flags)
+    monkeypatch.setattr(facts, "kubelet_flags", lambda *a, **k: flags)
     params = node.params(serving_cert=None, serving_key=None, node_ips=None, node_dns_names=None)
-    gathered = _gather.gather(params, proc="/nonexistent")
+    gathered = gather.gather(params, proc="/nonexistent")
     assert gathered["paths"]["serving_cert"]["source"] == "flag --tls-cert-file (/etc/systemd/system/kubelet.service)"
     assert gathered["node_ips"] == ["10.1.1.1"]
     assert gathered["node_ips_source"] == "flag --node-ip (/var/lib/kubelet/kubeadm-flags.env)"
@@ -244,7 +245,7 @@ def test_flags_override_profile_and_config(node, monkeypatch, cluster_ca):
 
 
 def test_rotated_serving_certificate_preferred(node, cluster_ca, monkeypatch):
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils._profiles import get_profile
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.profiles import get_profile
     rotated = os.path.join(node.pki, "kubelet-server-current.pem")
     cert, key = pkifactory.node_serving(cluster_ca, NODE, ips=[NODE_IP])
     dated = os.path.join(node.pki, "kubelet-server-2026-01-01-00-00-00.pem")
@@ -252,22 +253,22 @@ def test_rotated_serving_certificate_preferred(node, cluster_ca, monkeypatch):
     os.symlink(dated, rotated)
     profile = get_profile("kubeadm")._replace(serving_cert=node.serving_cert, serving_key=node.serving_key,
                                               rotated_serving_cert=rotated)
-    monkeypatch.setattr(_gather, "get_profile", lambda name: profile)
+    monkeypatch.setattr(gather, "get_profile", lambda name: profile)
     result = node.inspect(profile="kubeadm", serving_cert=None, serving_key=None)
     assert result["paths"]["serving_cert"] == {"path": rotated, "source": "profile (rotated)"}
     assert result["findings"] == []
 
 
 def test_cert_dir_flag_moves_kubelet_files(monkeypatch):
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils._profiles import get_profile
-    moved = _gather._rebase_cert_dir(get_profile("kubeadm"), "/srv/kubelet-pki")
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.profiles import get_profile
+    moved = gather._rebase_cert_dir(get_profile("kubeadm"), "/srv/kubelet-pki")
     assert moved.client_cert == "/srv/kubelet-pki/kubelet-client-current.pem"
     assert moved.serving_cert == "/srv/kubelet-pki/kubelet.crt"
     assert moved.ca_cert == "/etc/kubernetes/pki/ca.crt"
 
 
 def test_node_name_falls_back_to_hostname(node, monkeypatch):
-    monkeypatch.setattr(_gather_node, "hostname", lambda: "host-7")
+    monkeypatch.setattr(facts, "hostname", lambda: "host-7")
     os.unlink(node.client_current)
     result = node.inspect()
     assert result["node_name"] == "host-7" and result["node_name_source"] == "hostname"
@@ -279,8 +280,8 @@ def test_node_name_option_wins(node):
 
 
 def test_default_dns_names_include_node_hostname_and_fqdn(node, monkeypatch):
-    monkeypatch.setattr(_gather_node, "hostname", lambda: "host-7")
-    monkeypatch.setattr(_gather_node, "fqdn", lambda short: "host-7.example.test")
+    monkeypatch.setattr(facts, "hostname", lambda: "host-7")
+    monkeypatch.setattr(facts, "fqdn", lambda short: "host-7.example.test")
     result = node.inspect(node_dns_names=None)
     assert result["node_dns_names"] == [NODE, "host-7", "host-7.example.test"]
     assert re.search(r"lacks DNS SAN host-7, host-7\.example\.test", result["findings"][0]["message"])
@@ -288,13 +289,13 @@ def test_default_dns_names_include_node_hostname_and_fqdn(node, monkeypatch):
 
 def test_node_result_carries_no_options_echo(node, monkeypatch):
     """Even handed the judging options, the node returns only what it found."""
-    monkeypatch.setattr(_gather_node, "kubelet_flags", lambda *a, **k: {})
+    monkeypatch.setattr(facts, "kubelet_flags", lambda *a, **k: {})
 
     class FakeModule:
         params = node.params(warn_days=12, node_name="operator-name", node_ips=["192.0.2.250"],
                              node_dns_names=["operator.example"])
 
-    out = _gather.work(FakeModule())
+    out = gather.work(FakeModule())
     gathered = out["gathered"]
     assert out["changed"] is False and "options" not in gathered
     assert gathered["node_ips_source"] != "option" and "192.0.2.250" not in gathered["node_ips"]

@@ -10,7 +10,9 @@ import yaml
 
 from certinfo_fixtures import shared_key
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_node, _gather_redact, _gather_yaml
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import facts as gather_node
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import redact
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import yaml_subset
 
 KUBEADM_DROPIN = """[Service]
 Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
@@ -28,7 +30,7 @@ ExecStart=/usr/bin/kubelet \\
 
 
 def test_flags_from_tokens():
-    flags = _gather_node.flags_from_tokens(["--node-ip=10.0.0.1", "--hostname-override", "n1", "--v=2",
+    flags = gather_node.flags_from_tokens(["--node-ip=10.0.0.1", "--hostname-override", "n1", "--v=2",
                                             "--rotate-certificates", "--config", "/c.yaml", "--node-ip=10.0.0.2"])
     assert flags == {"node-ip": "10.0.0.2", "hostname-override": "n1", "rotate-certificates": "true",
                      "config": "/c.yaml"}
@@ -45,15 +47,15 @@ def test_kubelet_flags_from_units_env_files_and_yaml(tmp_path, monkeypatch):
     k3s = tmp_path / "config.yaml"
     k3s.write_text("node-ip: [192.0.2.8, '2001:db8::8']\nnode-name: k3s-7\ntoken: secret\n"
                    "kubelet-arg:\n  - tls-cert-file=/k3s/serving.crt\n")
-    monkeypatch.setattr(_gather_node, "_unit_files",
+    monkeypatch.setattr(gather_node, "_unit_files",
                         lambda service: [str(unit_dir / "kubelet.service.d" / "10-kubeadm.conf")])
-    flags = _gather_node.kubelet_flags([(str(flags_env), "env"), (str(default), "env"), (str(k3s), "yaml")],
+    flags = gather_node.kubelet_flags([(str(flags_env), "env"), (str(default), "env"), (str(k3s), "yaml")],
                                        ["kubelet"], proc=str(tmp_path / "noproc"))
     assert flags["kubeconfig"].value == "/etc/kubernetes/kubelet.conf"
-    assert flags["config"] == _gather_node.FlagValue("/var/lib/kubelet/config.yaml",
+    assert flags["config"] == gather_node.FlagValue("/var/lib/kubelet/config.yaml",
                                                      str(unit_dir / "kubelet.service.d" / "10-kubeadm.conf"))
     assert flags["hostname-override"].value == "worker-7"
-    assert flags["node-ip"] == _gather_node.FlagValue("192.0.2.8,2001:db8::8", str(k3s))
+    assert flags["node-ip"] == gather_node.FlagValue("192.0.2.8,2001:db8::8", str(k3s))
     assert flags["node-name"].value == "k3s-7"
     assert flags["tls-cert-file"].value == "/k3s/serving.crt"
     assert "token" not in flags
@@ -62,8 +64,8 @@ def test_kubelet_flags_from_units_env_files_and_yaml(tmp_path, monkeypatch):
 def test_unit_with_line_continuations(tmp_path, monkeypatch):
     unit = tmp_path / "kubelet.service"
     unit.write_text(HAND_UNIT)
-    monkeypatch.setattr(_gather_node, "_unit_files", lambda service: [str(unit)])
-    flags = _gather_node.kubelet_flags([], ["kubelet"], proc=str(tmp_path))
+    monkeypatch.setattr(gather_node, "_unit_files", lambda service: [str(unit)])
+    flags = gather_node.kubelet_flags([], ["kubelet"], proc=str(tmp_path))
     assert flags["tls-cert-file"].value == "/etc/kubernetes/ssl/worker.pem"
     assert flags["hostname-override"].value == "server2267z"
 
@@ -79,14 +81,14 @@ def test_running_kubelet_process_wins_among_named_paths(tmp_path, monkeypatch):
     (tmp_path / "17" / "cmdline").write_bytes(b"/usr/bin/python3\0--node-ip=1.1.1.1\0")
     env = tmp_path / "flags.env"
     env.write_text('KUBELET_KUBEADM_ARGS="--node-ip=192.0.2.7 --config=/etc/old.yaml"\n')
-    monkeypatch.setattr(_gather_node, "_unit_files", lambda service: [])
-    flags = _gather_node.kubelet_flags([(str(env), "env")], ["kubelet"], proc=str(tmp_path), named_paths=["/x.yaml"])
-    assert flags["config"] == _gather_node.FlagValue("/x.yaml", f"{tmp_path}/4242/cmdline")
-    assert flags["node-ip"] == _gather_node.FlagValue("192.0.2.7", str(env))
+    monkeypatch.setattr(gather_node, "_unit_files", lambda service: [])
+    flags = gather_node.kubelet_flags([(str(env), "env")], ["kubelet"], proc=str(tmp_path), named_paths=["/x.yaml"])
+    assert flags["config"] == gather_node.FlagValue("/x.yaml", f"{tmp_path}/4242/cmdline")
+    assert flags["node-ip"] == gather_node.FlagValue("192.0.2.7", str(env))
 
 
 def test_parse_ip_list():
-    assert _gather_node.parse_ip_list("10.0.0.1, ::, 2001:db8::1,bogus") == ["10.0.0.1", "2001:db8::1"]
+    assert gather_node.parse_ip_list("10.0.0.1, ::, 2001:db8::1,bogus") == ["10.0.0.1", "2001:db8::1"]
 
 
 IP_JSON = json.dumps([
@@ -103,27 +105,27 @@ IP_JSON = json.dumps([
 
 
 def test_interface_addresses_and_exclusions():
-    addresses = _gather_node.interface_addresses(IP_JSON)
+    addresses = gather_node.interface_addresses(IP_JSON)
     assert addresses["eth0"] == ["192.0.2.10", "2001:db8::10"] and "lo" not in addresses
     for name in ("cni0", "flannel.1", "docker0", "cali12ab", "vxlan.calico", "cilium_host", "podman0",
                  "veth1234", "lo"):
-        assert not _gather_node.eligible_interface(name), name
-    assert _gather_node.eligible_interface("eth0") and _gather_node.eligible_interface("ens3")
+        assert not gather_node.eligible_interface(name), name
+    assert gather_node.eligible_interface("eth0") and gather_node.eligible_interface("ens3")
 
 
 def test_primary_address_prefers_hosts_file_then_default_route(tmp_path):
-    addresses = _gather_node.interface_addresses(IP_JSON)
+    addresses = gather_node.interface_addresses(IP_JSON)
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n198.51.100.3 n1.example.test n1\n10.244.0.1 n1\n")
-    picked = _gather_node.primary_addresses("n1", addresses, ["eth0"], str(hosts))
+    picked = gather_node.primary_addresses("n1", addresses, ["eth0"], str(hosts))
     assert picked == (["198.51.100.3"], "hosts_file")
     hosts.write_text("127.0.1.1 n1\n")
-    picked = _gather_node.primary_addresses("n1", addresses, ["eth0"], str(hosts))
+    picked = gather_node.primary_addresses("n1", addresses, ["eth0"], str(hosts))
     assert picked == (["192.0.2.10"], "default_route")
     # No default route: any eligible interface, never a CNI or bridge one.
     only_cni = {k: v for k, v in addresses.items() if k in ("cni0", "docker0", "eth1")}
-    assert _gather_node.primary_addresses("n1", only_cni, [], str(hosts)) == (["198.51.100.3"], "interfaces")
-    assert _gather_node.primary_addresses("n1", {"cni0": ["10.244.0.1"]}, [], str(hosts)) == ([], "none")
+    assert gather_node.primary_addresses("n1", only_cni, [], str(hosts)) == (["198.51.100.3"], "interfaces")
+    assert gather_node.primary_addresses("n1", {"cni0": ["10.244.0.1"]}, [], str(hosts)) == ([], "none")
 
 
 def test_default_route_interfaces(tmp_path):
@@ -133,14 +135,14 @@ def test_default_route_interfaces(tmp_path):
     route6 = tmp_path / "ipv6_route"
     route6.write_text("00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
                       "fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth1\n")
-    assert _gather_node.default_route_interfaces(str(route), str(route6)) == ["eth0", "eth1"]
+    assert gather_node.default_route_interfaces(str(route), str(route6)) == ["eth0", "eth1"]
 
 
 def test_fqdn_from_hosts_file(tmp_path):
     hosts = tmp_path / "hosts"
     hosts.write_text("192.0.2.1 n1.example.test n1  # primary\n")
-    assert _gather_node.fqdn("n1", str(hosts)) == "n1.example.test"
-    assert _gather_node.fqdn("n2", str(hosts)) is None
+    assert gather_node.fqdn("n1", str(hosts)) == "n1.example.test"
+    assert gather_node.fqdn("n2", str(hosts)) is None
 
 
 # ---- YAML subset reader -------------------------------------------------------------------------
@@ -185,18 +187,18 @@ notes: |
 
 @pytest.mark.parametrize("text", KUBECONFIGS)
 def test_subset_reader_matches_pyyaml(text):
-    assert _gather_yaml.load(text, use_pyyaml=False) == yaml.safe_load(text)
+    assert yaml_subset.load(text, use_pyyaml=False) == yaml.safe_load(text)
 
 
 def test_subset_reader_reads_json():
-    assert _gather_yaml.load('{"a": [1, {"b": "c"}]}', use_pyyaml=False) == {"a": [1, {"b": "c"}]}
+    assert yaml_subset.load('{"a": [1, {"b": "c"}]}', use_pyyaml=False) == {"a": [1, {"b": "c"}]}
 
 
 @pytest.mark.parametrize("text", ["key: value\n    - : : bad\n  x", "\tkey: value", "a:\n" + "".join(
     " " * (i + 1) + "a:\n" for i in range(100))])
 def test_subset_reader_rejects_with_value_error(text):
     with pytest.raises(ValueError):
-        _gather_yaml.load(text, use_pyyaml=False)
+        yaml_subset.load(text, use_pyyaml=False)
 
 
 # ---- redaction ----------------------------------------------------------------------------------
@@ -207,7 +209,7 @@ def test_redact_keeps_structure_and_removes_secrets():
         "client-key-data": base64.b64encode(key_pem.encode()).decode(),
         "token": "abc.def.ghi", "client-certificate": "/x.pem"}}],
         "inline": key_pem})
-    redacted = _gather_redact.redact_text(text)
+    redacted = redact.redact_text(text)
     doc = yaml.safe_load(redacted)
     assert doc["users"][0]["user"] == {"client-key-data": "REDACTED", "token": "REDACTED",
                                        "client-certificate": "/x.pem"}
@@ -216,14 +218,14 @@ def test_redact_keeps_structure_and_removes_secrets():
 
 def test_redact_json_kubeconfig():
     text = json.dumps({"users": [{"user": {"token": "abc", "client-certificate": "/c"}}]}, indent=2)
-    doc = json.loads(_gather_redact.redact_text(text))
+    doc = json.loads(redact.redact_text(text))
     assert doc["users"][0]["user"] == {"token": "REDACTED", "client-certificate": "/c"}
 
 
 def test_redact_truncated_private_key():
     key_pem = pkifactory.key_pem(pkifactory.new_key()).decode()
     text = "a: 1\nkey: |\n  " + "\n  ".join(key_pem.splitlines()[:-1]) + "\nb: 2\n"
-    redacted = _gather_redact.redact_text(text)
+    redacted = redact.redact_text(text)
     assert "PRIVATE KEY" not in redacted and "b: 2" in redacted
     assert key_pem.splitlines()[1] not in redacted
 
@@ -233,20 +235,20 @@ def test_private_key_der_recognition():
     key = shared_key("rsa")
     for fmt in (serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL):
         der = key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
-        assert _gather_redact.looks_like_private_key_der(der)
-        assert _gather_redact.looks_like_private_key_der(der[:40])      # prefixes too
+        assert redact.looks_like_private_key_der(der)
+        assert redact.looks_like_private_key_der(der[:40])      # prefixes too
     encrypted = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                   serialization.BestAvailableEncryption(b"pw"))
-    assert _gather_redact.looks_like_private_key_der(encrypted)
+    assert redact.looks_like_private_key_der(encrypted)
     ca = pkifactory.make_ca()
-    assert not _gather_redact.looks_like_private_key_der(pkifactory.cert_der(ca.cert))
+    assert not redact.looks_like_private_key_der(pkifactory.cert_der(ca.cert))
     spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    assert not _gather_redact.looks_like_private_key_der(spki)
+    assert not redact.looks_like_private_key_der(spki)
 
 
 def test_scrub_is_the_last_line_of_defence():
     key_pem = pkifactory.key_pem(pkifactory.new_key()).decode()
-    scrubbed = _gather_redact.scrub({"a": [key_pem, "fine"], "b": {"c": "x" + key_pem}})
+    scrubbed = redact.scrub({"a": [key_pem, "fine"], "b": {"c": "x" + key_pem}})
     assert "PRIVATE KEY" not in json.dumps(scrubbed) and scrubbed["a"][1] == "fine"
 
 
@@ -254,28 +256,28 @@ def test_small_file_reader_ignores_big_files(tmp_path):
     big = tmp_path / "big"
     with open(big, "wb") as handle:
         handle.truncate(10 * 1024 * 1024)
-    assert _gather_node._read_small(str(big)) is None
-    assert _gather_node._read_small(str(tmp_path / "nope")) is None
-    assert _gather_node._read_small(os.fspath(tmp_path)) is None
+    assert gather_node._read_small(str(big)) is None
+    assert gather_node._read_small(str(tmp_path / "nope")) is None
+    assert gather_node._read_small(os.fspath(tmp_path)) is None
 
 
 def test_kernel_addresses_without_iproute2(monkeypatch, tmp_path):
     inet6 = tmp_path / "if_inet6"
     inet6.write_text("20010db8000000000000000000000010 02 40 00 80 eth0\n"
                      "fe800000000000000000000000000001 02 40 20 80 eth0\n")
-    monkeypatch.setattr(_gather_node, "_ipv4_of", lambda name: "192.0.2.10" if name == "eth0" else None)
+    monkeypatch.setattr(gather_node, "_ipv4_of", lambda name: "192.0.2.10" if name == "eth0" else None)
     net = tmp_path / "net"
     (net / "eth0").mkdir(parents=True)
     (net / "lo").mkdir()
-    addresses = _gather_node.kernel_addresses(str(net), str(inet6))
+    addresses = gather_node.kernel_addresses(str(net), str(inet6))
     assert addresses == {"eth0": ["192.0.2.10", "2001:db8::10"]}
-    monkeypatch.setattr(_gather_node.shutil, "which", lambda name: None)
-    monkeypatch.setattr(_gather_node, "kernel_addresses", lambda: {"eth9": ["198.51.100.9"]})
-    assert _gather_node.interface_addresses() == {"eth9": ["198.51.100.9"]}
+    monkeypatch.setattr(gather_node.shutil, "which", lambda name: None)
+    monkeypatch.setattr(gather_node, "kernel_addresses", lambda: {"eth9": ["198.51.100.9"]})
+    assert gather_node.interface_addresses() == {"eth9": ["198.51.100.9"]}
 
 
 def test_ipv4_of_loopback_via_ioctl():
-    assert _gather_node._ipv4_of("lo") in ("127.0.0.1", None)   # None where the sandbox hides lo
+    assert gather_node._ipv4_of("lo") in ("127.0.0.1", None)   # None where the sandbox hides lo
 
 
 # -- which unit runs the kubelet ----------------------------------------------------------
@@ -290,15 +292,15 @@ def _units(tmp_path, *names: str) -> list[str]:
 
 def test_a_k3s_server_restarts_k3s_not_the_agent_unit(tmp_path):
     # k3s's profile lists k3s-agent first; a server has only k3s.service.
-    assert _gather_node.installed_service(("k3s-agent", "k3s"), _units(tmp_path, "k3s")) == "k3s"
+    assert gather_node.installed_service(("k3s-agent", "k3s"), _units(tmp_path, "k3s")) == "k3s"
 
 
 def test_an_agent_unit_wins_in_the_profiles_order(tmp_path):
-    assert _gather_node.installed_service(("k3s-agent", "k3s"), _units(tmp_path, "k3s", "k3s-agent")) == "k3s-agent"
+    assert gather_node.installed_service(("k3s-agent", "k3s"), _units(tmp_path, "k3s", "k3s-agent")) == "k3s-agent"
 
 
 def test_no_installed_unit_is_none_not_a_guess(tmp_path):
-    assert _gather_node.installed_service(("kubelet",), _units(tmp_path)) is None
+    assert gather_node.installed_service(("kubelet",), _units(tmp_path)) is None
     # A drop-in directory alone is not an installed unit.
     os.makedirs(tmp_path / "etc" / "kubelet.service.d")
-    assert _gather_node.installed_service(("kubelet",), _units(tmp_path)) is None
+    assert gather_node.installed_service(("kubelet",), _units(tmp_path)) is None

@@ -8,8 +8,8 @@ import typing as t
 
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import IdentityPlanted, IdentityRefused
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _identity
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import IdentityPlanted, IdentityRefused
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import identity
 
 INVENTORY = ["cp1", "worker-1", "worker-2"]
 ADDRESSES = {"cp1": ["10.88.0.2"], "worker-1": ["10.88.0.12"], "worker-2": ["10.88.0.13"],
@@ -27,7 +27,7 @@ def node(name: str, *addresses: tuple[str, str]) -> dict[str, t.Any]:
 
 
 def decide(host: str, others: t.Sequence[str] = INVENTORY, nodes: t.Any = None, **variables: t.Any):
-    return _identity.decide(host, variables, others, nodes, resolve)
+    return identity.decide(host, variables, others, nodes, resolve)
 
 
 def test_the_inventory_host_name_and_connect_address_decide():
@@ -121,10 +121,10 @@ def test_decide_for_reads_other_hosts_from_hostvars_and_refuses_strangers():
     task_vars = {"inventory_hostname": "cp1", "groups": {"all": INVENTORY},
                  "hostvars": {"worker-2": {"kubecerts_node_name": "w2", "ansible_host": "10.88.0.13",
                                            "ansible_facts": {}}}}
-    truth = _identity.decide_for("worker-2", task_vars, _Templar())
+    truth = identity.decide_for("worker-2", task_vars, _Templar())
     assert truth.node_name == "w2" and truth.ip_addresses == ("10.88.0.13",)
     with pytest.raises(IdentityRefused, match="host 'ghost' is not in the inventory"):
-        _identity.decide_for("ghost", task_vars, _Templar())
+        identity.decide_for("ghost", task_vars, _Templar())
 
 
 def test_a_host_named_by_ip_never_takes_another_inventory_hosts_node():

@@ -11,8 +11,8 @@ import typing as t
 
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _io
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, WriteError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import io
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, WriteError
 
 # Generous: a correct read returns in microseconds; this only turns a hang into a failure.
 HANG_GUARD_SECONDS = 5.0
@@ -45,7 +45,7 @@ def finishes(work: t.Callable[[], t.Any], fifo: str | None = None) -> t.Any:
 def test_fifo_at_a_certificate_path_is_refused_without_waiting(tmp_path):
     fifo = str(tmp_path / "kubelet.crt")
     os.mkfifo(fifo)
-    error = finishes(lambda: _io.read_bounded(fifo), fifo)
+    error = finishes(lambda: io.read_bounded(fifo), fifo)
     assert isinstance(error, InputFileError)
     assert str(error) == f"{fifo}: is not a regular file (a FIFO)"
 
@@ -55,7 +55,7 @@ def test_symlink_to_a_fifo_is_refused_without_waiting(tmp_path):
     os.mkfifo(fifo)
     link = str(tmp_path / "kubelet-client-current.pem")
     os.symlink(fifo, link)
-    error = finishes(lambda: _io.read_bounded(link), fifo)
+    error = finishes(lambda: io.read_bounded(link), fifo)
     assert isinstance(error, InputFileError)
     assert str(error) == f"{link}: is not a regular file (a FIFO)"
 
@@ -78,7 +78,7 @@ def test_a_file_swapped_for_a_fifo_after_the_look_is_refused_on_the_descriptor(t
         return result
 
     monkeypatch.setattr(os, "stat", stat_then_swap)
-    error = finishes(lambda: _io.read_bounded(path), path)
+    error = finishes(lambda: io.read_bounded(path), path)
     assert swapped, "the read no longer looks at the name first; this test must then swap elsewhere"
     assert isinstance(error, InputFileError)
     assert str(error) == f"{path}: is not a regular file (a FIFO)"
@@ -96,7 +96,7 @@ def test_links_to_devices_are_refused_without_opening_the_device(tmp_path, monke
     for device in ("/dev/zero", "/dev/null"):
         link = str(tmp_path / os.path.basename(device))
         os.symlink(device, link)
-        error = finishes(lambda: _io.read_bounded(link))
+        error = finishes(lambda: io.read_bounded(link))
         assert isinstance(error, InputFileError)
         assert str(error) == f"{link}: is not a regular file (a character device)"
     assert not [name for name in opened if name.startswith("/dev/")]
@@ -122,7 +122,7 @@ def test_a_file_larger_than_it_claims_is_read_no_further_than_the_limit(tmp_path
     monkeypatch.setattr(os, "fstat", fstat_claiming_small)
     monkeypatch.setattr(os, "read", counting_read)
     with pytest.raises(InputFileError, match=f"^{path}: grew beyond the 100 byte limit while being read$"):
-        _io.read_bounded(path, limit=100)
+        io.read_bounded(path, limit=100)
     assert sum(read_bytes) == 101
 
 
@@ -131,8 +131,8 @@ def test_the_kubelets_current_symlink_is_read_through(tmp_path):
     dated.write_bytes(b"pair")
     current = tmp_path / "kubelet-client-current.pem"
     os.symlink(dated.name, current)
-    assert _io.read_bounded(str(current)) == b"pair"
-    data, st = _io.read_regular_file(str(current))
+    assert io.read_bounded(str(current)) == b"pair"
+    data, st = io.read_regular_file(str(current))
     assert data == b"pair" and st.st_ino == os.stat(dated).st_ino
 
 
@@ -141,7 +141,7 @@ def test_a_symlink_is_refused_where_none_is_expected(tmp_path):
     link = tmp_path / "ca.crt.2026-01-01T00-00-00.000000Z.kubecerts-backup"
     os.symlink("real", link)
     with pytest.raises(InputFileError, match=f"^{link}: is a symlink, expected a regular file$"):
-        _io.read_bounded(str(link), follow_symlinks=False)
+        io.read_bounded(str(link), follow_symlinks=False)
 
 
 def test_planning_a_write_over_a_fifo_does_not_hang_and_applying_refuses_before_any_write(tmp_path):
@@ -149,7 +149,7 @@ def test_planning_a_write_over_a_fifo_does_not_hang_and_applying_refuses_before_
     first.write_bytes(b"old certificate")
     fifo = str(tmp_path / "kubelet.key")
     os.mkfifo(fifo)
-    plan = _io.WritePlan()
+    plan = io.WritePlan()
 
     def plan_both() -> list[str]:
         plan.write(str(first), b"new certificate")

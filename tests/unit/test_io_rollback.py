@@ -14,10 +14,11 @@ import typing as t
 import nodefactory
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _io
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_cert_node as node_side
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import issue, signing
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import WriteError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import io
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import install as node_side
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import issue
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import signing
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import WriteError
 
 OLD_CERT = b"-----BEGIN CERTIFICATE-----\nOLD\n-----END CERTIFICATE-----\n"
 OLD_KEY = b"-----BEGIN PRIVATE KEY-----\nOLD\n-----END PRIVATE KEY-----\n"
@@ -52,8 +53,8 @@ def pair(tmp_path):
     return str(cert), str(key)
 
 
-def planned_pair(cert: str, key: str, backup: bool = True) -> _io.WritePlan:
-    plan = _io.WritePlan(backup=backup, keep_backups=5)
+def planned_pair(cert: str, key: str, backup: bool = True) -> io.WritePlan:
+    plan = io.WritePlan(backup=backup, keep_backups=5)
     plan.write(cert, NEW_CERT)
     plan.write(key, NEW_KEY, 0o600)
     return plan
@@ -95,7 +96,7 @@ def test_a_created_file_is_removed_again_and_the_link_left_alone(tmp_path, monke
     current = tmp_path / "kubelet-client-current.pem"
     os.symlink(old.name, current)
     dated = str(tmp_path / "kubelet-client-2026-01-01-00-00-00.pem")
-    plan = _io.WritePlan()
+    plan = io.WritePlan()
     plan.write(dated, NEW_CERT + NEW_KEY, 0o600)
     plan.symlink(str(current), dated)
     failing_replace_of(str(current), monkeypatch)
@@ -114,7 +115,7 @@ def test_a_link_already_swapped_is_pointed_back(tmp_path, monkeypatch):
     os.symlink("old.pem", link)
     config = tmp_path / "config.yaml"
     config.write_bytes(b"tlsCertFile: old\n")
-    plan = _io.WritePlan()
+    plan = io.WritePlan()
     plan.symlink(str(link), "new.pem")
     plan.write(str(config), b"tlsCertFile: new\n")
     failing_replace_of(str(config), monkeypatch)
@@ -129,7 +130,7 @@ def test_a_real_failure_a_missing_directory_rolls_back_too(pair, tmp_path):
     before = state(cert)
     gone = tmp_path / "gone"
     gone.mkdir()
-    plan = _io.WritePlan()
+    plan = io.WritePlan()
     plan.write(cert, NEW_CERT)
     plan.write(str(gone / "kubelet.conf"), b"new")
     gone.rmdir()
@@ -182,7 +183,7 @@ def test_a_rollback_that_fails_itself_says_so_and_lists_what_is_still_changed(pa
     monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(WriteError) as caught:
         plan.apply()
-    backups = {path: _io.list_backups(path) for path in (cert, key)}
+    backups = {path: io.list_backups(path) for path in (cert, key)}
     cert_backup = backups[cert][0]
     assert str(caught.value) == (
         f"{key}: write failed: No space left on device; rolled back only in part: "
@@ -199,7 +200,7 @@ def test_nothing_is_written_when_a_path_cannot_be_kept(pair, tmp_path):
     cert, _key = pair
     before = state(cert)
     (tmp_path / "kubelet.conf").mkdir()
-    plan = _io.WritePlan()
+    plan = io.WritePlan()
     plan.write(cert, NEW_CERT)
     plan.write(str(tmp_path / "kubelet.conf"), b"new")
     with pytest.raises(WriteError, match=(rf"^{tmp_path}/kubelet.conf: is a directory, not a regular file or a "
@@ -221,10 +222,10 @@ def test_success_still_returns_the_backups(pair):
 
 def test_keep_backups_zero_keeps_the_backup_this_run_needs(pair):
     cert, key = pair
-    plan = _io.WritePlan(keep_backups=0)
+    plan = io.WritePlan(keep_backups=0)
     plan.write(cert, NEW_CERT)
     backups = plan.apply()
-    assert _io.list_backups(cert) == [backups[cert]]
+    assert io.list_backups(cert) == [backups[cert]]
 
 
 # ---------------------------------------------------------------- the reproduced install, end to end
@@ -259,6 +260,6 @@ def test_install_with_an_immutable_key_leaves_the_old_pair_and_nothing_to_restor
         assert f"restored {cert}" in str(caught.value)
         assert caught.value.details == {"backup_files": []}
         assert {cert: state(cert), key: state(key)} == before
-        assert not [n for n in os.listdir(node.path(agent)) if n.endswith(_io.BACKUP_SUFFIX)]
+        assert not [n for n in os.listdir(node.path(agent)) if n.endswith(io.BACKUP_SUFFIX)]
     finally:
         _chattr("-i", key)

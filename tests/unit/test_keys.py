@@ -16,10 +16,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _keys as keys
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_cert_node as node_side
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import issue, signing
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import keys
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import install as node_side
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import issue
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import signing
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, KubecertsError
 
 BACKENDS = ["cryptography", "openssl"]
 

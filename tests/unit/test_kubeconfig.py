@@ -16,13 +16,13 @@ import pkifactory
 import pytest
 import yaml
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubeconfig as kc
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import (
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import kubeconfig as kc
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
     InputFileError,
     UnsafeChange,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._io import list_backups
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.io import list_backups
 
 SECRET_KEY_DATA = base64.b64encode(b"-----BEGIN EC PRIVATE KEY-----not-a-real-key").decode()
 SECRET_TOKEN = "sha256~very-secret-token"
@@ -117,7 +117,7 @@ def cluster(path: str, name: str) -> dict[str, t.Any]:
 
 
 def ca_fps(value: str) -> list[str]:
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils import _bundle
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import bundle as _bundle
     return _bundle.fingerprints(_bundle.parse_bundle(base64.b64decode(value), "t"))
 
 

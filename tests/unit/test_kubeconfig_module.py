@@ -16,7 +16,7 @@ import pkifactory
 import pytest
 import yaml
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 

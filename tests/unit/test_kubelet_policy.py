@@ -12,8 +12,8 @@ import ipaddress
 
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_policy as rules
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import IdentityRefused, InvalidPolicy
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import kubelet_policy as rules
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import IdentityRefused, InvalidPolicy
 
 DEFAULT = rules.DEFAULT_RULES
 

@@ -11,10 +11,10 @@ import nodefactory
 import pytest
 import yaml
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_cert_node as node_side
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _layout_refs as refs
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _layouts as layouts
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, UnsafeChange
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import install as node_side
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import layout_refs as refs
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import layouts
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, UnsafeChange
 
 KC = "/etc/kubernetes/kubelet.conf"
 

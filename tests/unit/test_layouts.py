@@ -17,9 +17,10 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_cert_node as node_side
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import issue, signing
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import (
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import install as node_side
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import issue
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import signing
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
     InputFileError,
     KubecertsError,
     SigningRefused,
@@ -288,11 +289,11 @@ def test_backups_are_kept_up_to_the_retention_count(node, cluster_ca, ca, monkey
     params = {**nodefactory.kubeadm_params(node), "keep_backups": 2, "kinds": ["client"]}
     stamps = iter(f"2025-01-01-00-00-0{i}" for i in range(10))
     import datetime
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils import _layouts
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import layouts
 
     def dated(target, now=None):
-        return os.path.join(target.directory, f"{_layouts.DATED_PREFIX[target.kind]}-{next(stamps)}.pem")
-    monkeypatch.setattr(_layouts, "dated_path", dated)
+        return os.path.join(target.directory, f"{layouts.DATED_PREFIX[target.kind]}-{next(stamps)}.pem")
+    monkeypatch.setattr(layouts, "dated_path", dated)
     for _ in range(4):
         run(params, ca, force=True)
     link = node.path(f"{PKI}/kubelet-client-current.pem")

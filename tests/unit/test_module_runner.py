@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._module import run_module
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
 
 
 class Exited(Exception):
@@ -52,8 +52,8 @@ def test_action_plugins_turn_bad_arguments_into_one_line_errors():
 
     from ansible.errors import AnsibleActionFail
 
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
-    from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import KubecertsAction
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import KubecertsError
+    from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import KubecertsAction
 
     action = KubecertsAction.__new__(KubecertsAction)
     action._task = SimpleNamespace(action="kubecerts.kubelet.kubelet_service", args={})  # pylint: disable=protected-access

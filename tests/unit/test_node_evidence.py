@@ -20,13 +20,14 @@ import pkifactory
 import pytest
 from certinfo_fixtures import NODE_IP, NodeTree
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather, _gather_node
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_cert_node as node_side
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _module
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _preflight as node_preflight
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import inspection
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import pem as pemlib
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import gather
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import facts as gather_node
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import install as node_side
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import runner
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import preflight as node_preflight
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import inspection
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import pem as pemlib
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError
 
 NOBODY = 65534
 
@@ -48,17 +49,17 @@ def fake_process(proc: t.Any, pid: int, argv: list[str], uid: int = 0, euid: int
 
 @pytest.fixture
 def no_units(monkeypatch):
-    monkeypatch.setattr(_gather_node, "_unit_files", lambda service: [])
+    monkeypatch.setattr(gather_node, "_unit_files", lambda service: [])
 
 
 def test_process_owned_by_nobody_is_ignored_and_reported(tmp_path, no_units):
     fake_process(tmp_path, 31337, ["kubelet", "--node-ip=203.0.113.66", "--config=/etc/kubelet-config.yaml"],
                  uid=NOBODY, start=9999)
-    scan = _gather_node.scan_kubelet_processes(str(tmp_path), ["kubelet"])
+    scan = gather_node.scan_kubelet_processes(str(tmp_path), ["kubelet"])
     assert scan.believed is None
     assert scan.ignored == [{"pid": 31337, "uid": NOBODY, "euid": NOBODY, "user": scan.ignored[0]["user"],
                              "exe": "/usr/bin/kubelet", "reason": "not run by root"}]
-    flags = _gather_node.kubelet_flags([], ["kubelet"], proc=str(tmp_path),
+    flags = gather_node.kubelet_flags([], ["kubelet"], proc=str(tmp_path),
                                        named_paths=["/etc/kubelet-config.yaml"])
     assert flags == {}
 
@@ -66,7 +67,7 @@ def test_process_owned_by_nobody_is_ignored_and_reported(tmp_path, no_units):
 def test_setuid_style_process_with_root_effective_uid_only_is_ignored(tmp_path, no_units):
     fake_process(tmp_path, 40, ["kubelet"], uid=NOBODY, euid=0)
     fake_process(tmp_path, 41, ["kubelet"], uid=0, euid=NOBODY)
-    scan = _gather_node.scan_kubelet_processes(str(tmp_path), ["kubelet"])
+    scan = gather_node.scan_kubelet_processes(str(tmp_path), ["kubelet"])
     assert scan.believed is None and [p["pid"] for p in scan.ignored] == [40, 41]
 
 
@@ -77,7 +78,7 @@ def test_root_process_that_is_not_a_kubelet_binary_is_ignored(tmp_path, no_units
     os.unlink(tmp_path / "52" / "exe")      # what a run without root sees
     fake_process(tmp_path, 53, ["kubelet"])
     (tmp_path / "53" / "status").write_text("Name:\tkubelet\n")
-    scan = _gather_node.scan_kubelet_processes(str(tmp_path), ["kubelet"])
+    scan = gather_node.scan_kubelet_processes(str(tmp_path), ["kubelet"])
     assert scan.believed is None
     assert [(p["pid"], p["reason"]) for p in scan.ignored] == [
         (50, "not a kubelet binary"), (51, "not a kubelet binary"),
@@ -92,20 +93,20 @@ def test_kubelet_binaries_of_every_distribution_are_believed(tmp_path, no_units)
                                "/usr/bin/kubelet (deleted)"), start=100):
         proc = tmp_path / str(pid)
         fake_process(proc, pid, ["kubelet"], exe=exe)
-        assert _gather_node.scan_kubelet_processes(str(proc), ["kubelet"]).believed is not None, exe
+        assert gather_node.scan_kubelet_processes(str(proc), ["kubelet"]).believed is not None, exe
     proc = tmp_path / "nested"
     fake_process(proc, 7, ["kubelet"], exe="/var/lib/rancher/rke2/data/x/y/bin/kubelet")
-    assert _gather_node.scan_kubelet_processes(str(proc), ["kubelet"]).believed is None
+    assert gather_node.scan_kubelet_processes(str(proc), ["kubelet"]).believed is None
 
 
 def test_unit_exec_start_binary_is_believed_and_preferred(tmp_path, monkeypatch):
     unit = tmp_path / "kubelet.service"
     unit.write_text("[Service]\nExecStart=\nExecStart=/srv/k8s/bin/kubelet --v=2\n")
-    monkeypatch.setattr(_gather_node, "_unit_files", lambda service: [str(unit)])
+    monkeypatch.setattr(gather_node, "_unit_files", lambda service: [str(unit)])
     proc = tmp_path / "proc"
     fake_process(proc, 10, ["kubelet"], exe="/srv/k8s/bin/kubelet", start=100)
     fake_process(proc, 20, ["kubelet"], exe="/usr/bin/kubelet", start=500)     # newer, not the unit's
-    scan = _gather_node.scan_kubelet_processes(str(proc), ["kubelet"])
+    scan = gather_node.scan_kubelet_processes(str(proc), ["kubelet"])
     assert scan.believed.pid == 10
     assert [(p["pid"], p["reason"]) for p in scan.ignored] == [(20, "another kubelet (pid 10) is preferred")]
 
@@ -114,7 +115,7 @@ def test_newest_kubelet_wins_not_the_first_pid(tmp_path, no_units):
     fake_process(tmp_path, 300, ["kubelet"], start=100)
     fake_process(tmp_path, 2000, ["kubelet"], start=900)      # a restart got a higher pid and a later start
     fake_process(tmp_path, 1000, ["kubelet"], start=500)
-    assert _gather_node.scan_kubelet_processes(str(tmp_path), ["kubelet"]).believed.pid == 2000
+    assert gather_node.scan_kubelet_processes(str(tmp_path), ["kubelet"]).believed.pid == 2000
 
 
 def test_believed_kubelet_never_names_a_new_file_and_its_addresses_are_evidence(tmp_path, no_units):
@@ -122,13 +123,13 @@ def test_believed_kubelet_never_names_a_new_file_and_its_addresses_are_evidence(
                                   "--kubeconfig=/root/secret.conf", "--rotate-server-certificates"])
     env = tmp_path / "flags.env"
     env.write_text('KUBELET_KUBEADM_ARGS="--node-ip=192.0.2.7"\n')
-    flags = _gather_node.kubelet_flags([(str(env), "env")], ["kubelet"], proc=str(tmp_path), named_paths=["/x.yaml"])
+    flags = gather_node.kubelet_flags([(str(env), "env")], ["kubelet"], proc=str(tmp_path), named_paths=["/x.yaml"])
     source = f"{tmp_path}/4242/cmdline"
-    assert flags["config"] == _gather_node.FlagValue("/x.yaml", source)              # named elsewhere: used
-    assert flags["node-ip"] == _gather_node.FlagValue("192.0.2.7", str(env))         # the file's, not the process's
-    assert flags["rotate-server-certificates"] == _gather_node.FlagValue("true", source)
+    assert flags["config"] == gather_node.FlagValue("/x.yaml", source)              # named elsewhere: used
+    assert flags["node-ip"] == gather_node.FlagValue("192.0.2.7", str(env))         # the file's, not the process's
+    assert flags["rotate-server-certificates"] == gather_node.FlagValue("true", source)
     assert "kubeconfig" not in flags
-    _used, facts = _gather_node.process_flags(_gather_node.scan_kubelet_processes(str(tmp_path), ["kubelet"]),
+    _used, facts = gather_node.process_flags(gather_node.scan_kubelet_processes(str(tmp_path), ["kubelet"]),
                                               ["/x.yaml"])
     assert facts["pid"] == 4242 and facts["evidence"] == {"node-ip": "198.51.100.4"}
     assert [f["name"] for f in facts["ignored_flags"]] == ["kubeconfig"]
@@ -142,16 +143,16 @@ def node(tmp_path, cluster_ca):
 def gather_with_proc(node: NodeTree, proc: str, monkeypatch: t.Any) -> tuple[dict[str, t.Any], list[str]]:
     """cert_info's node half against a fake /proc, and every file it read (bounded reads)."""
     read: list[str] = []
-    real = _gather.read_bounded
+    real = gather.read_bounded
 
     def spy(path: str, *args: t.Any, **kwargs: t.Any) -> bytes:
         read.append(os.path.realpath(path))
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(_gather, "read_bounded", spy)
-    monkeypatch.setattr(_gather_node, "_unit_files", lambda service: [])
-    monkeypatch.setattr(_gather_node, "kubelet_flags", lambda *a, **k: {})
-    return _gather.gather(node.params(), proc=proc), read
+    monkeypatch.setattr(gather, "read_bounded", spy)
+    monkeypatch.setattr(gather_node, "_unit_files", lambda service: [])
+    monkeypatch.setattr(gather_node, "kubelet_flags", lambda *a, **k: {})
+    return gather.gather(node.params(), proc=proc), read
 
 
 def root_only_secret(tmp_path: t.Any) -> str:
@@ -233,7 +234,7 @@ def assert_no_key(value: t.Any, key: t.Any) -> None:
     text = json.dumps(value, default=str)
     for marker in key_markers(key):
         assert marker not in text
-    assert _module.field_with_private_key(value) is None
+    assert runner.field_with_private_key(value) is None
 
 
 def truncated_then_key_then_ca(cert: t.Any, key: t.Any, ca: pkifactory.CA) -> bytes:
@@ -243,11 +244,11 @@ def truncated_then_key_then_ca(cert: t.Any, key: t.Any, ca: pkifactory.CA) -> by
 
 def test_certificate_blocks_only(splitter, pair, cluster_ca):
     cert, key = pair
-    found = _gather_node.certificate_blocks_only(truncated_then_key_then_ca(cert, key, cluster_ca))
+    found = gather_node.certificate_blocks_only(truncated_then_key_then_ca(cert, key, cluster_ca))
     assert found.pem == pkifactory.cert_pem(cluster_ca.cert)
     assert found.certificates == 1 and found.private_keys == 1 and found.incomplete == 1
     disguised = pkifactory.key_pem(key).replace(b"PRIVATE KEY", b"CERTIFICATE")
-    found = _gather_node.certificate_blocks_only(disguised + b"-----BEGIN CERTIFICATE-----\nnot base64!\n"
+    found = gather_node.certificate_blocks_only(disguised + b"-----BEGIN CERTIFICATE-----\nnot base64!\n"
                                                  b"-----END CERTIFICATE-----\n")
     assert found.pem == b"" and found.private_keys == 1 and found.other_blocks == ["CERTIFICATE (not a DER certificate)"]
 
@@ -313,7 +314,7 @@ class FakeModule:
 def run(work: t.Callable[[t.Any], dict[str, t.Any]]) -> FakeModule:
     module = FakeModule()
     with pytest.raises(Exited):
-        _module.run_module(module, work)
+        runner.run_module(module, work)
     return module
 
 
@@ -356,7 +357,7 @@ def test_run_module_withholds_a_failure_carrying_a_key(pair):
 
 
 def test_run_module_passes_certificates_csrs_and_public_keys(pair, cluster_ca):
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils import _keys as keys
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import keys
     cert, key = pair
     csr = keys.build_csr(pkifactory.key_pem(key), nodefactory.HOSTNAME, [nodefactory.HOSTNAME], [NODE_IP],
                          "cryptography").decode()
@@ -382,7 +383,7 @@ class NodeLink:
             with open(module_args["src"], "rb") as handle:
                 result: dict[str, t.Any] = {"content": base64.b64encode(handle.read()).decode(), "encoding": "base64"}
         else:
-            from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._ca_action import READER
+            from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.ca_action import READER
             assert module_name == READER
             module = run(lambda _module: node_preflight.run_preflight(module_args))
             result = module.result if module.failed is None else {"failed": True, **module.failed}
@@ -391,7 +392,7 @@ class NodeLink:
 
 
 def ca_action() -> tuple[t.Any, NodeLink]:
-    from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._ca_action import CaBundleAction
+    from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.ca_action import CaBundleAction
     action = CaBundleAction.__new__(CaBundleAction)
     link = NodeLink()
     action._execute_module = link      # pylint: disable=protected-access

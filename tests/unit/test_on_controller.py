@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.kubecerts.kubelet.plugins.filter.hosts import FilterModule
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._action import is_controller
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import is_controller
 
 HOSTVARS = {"ca1": {"ansible_connection": "local"}, "cp1": {"ansible_connection": "ssh"}, "w1": {}}
 

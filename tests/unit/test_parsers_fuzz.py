@@ -15,13 +15,11 @@ from certinfo_fixtures import NODE, NodeTree, gather
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import (
-    _gather,
-    _gather_node,
-    _gather_redact,
-    _gather_yaml,
-)
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import inspection
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import gather as _gather
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import facts
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import redact
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import yaml_subset
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import inspection
 
 # CERTINFO_FUZZ_SCALE=20 runs twenty times the examples, for a longer hunt than the unit suite allows.
 _SCALE = int(os.environ.get("CERTINFO_FUZZ_SCALE", "1"))
@@ -103,9 +101,9 @@ def test_openssl_derivation_never_raises(data):
 @FUZZ
 @given(anything)
 def test_private_key_recognisers_never_raise(data):
-    assert isinstance(_gather_redact.looks_like_private_key_der(data), bool)
-    assert isinstance(_gather_redact.contains_private_key(data), bool)
-    assert isinstance(_gather_redact.looks_like_certificate_der(data), bool)
+    assert isinstance(redact.looks_like_private_key_der(data), bool)
+    assert isinstance(redact.contains_private_key(data), bool)
+    assert isinstance(redact.looks_like_certificate_der(data), bool)
 
 
 yaml_text = st.one_of(
@@ -119,7 +117,7 @@ yaml_text = st.one_of(
 @given(yaml_text)
 def test_yaml_subset_reader_raises_only_value_error(text):
     try:
-        _gather_yaml.load(text, use_pyyaml=False)
+        yaml_subset.load(text, use_pyyaml=False)
     except ValueError:
         pass
 
@@ -128,7 +126,7 @@ def test_yaml_subset_reader_raises_only_value_error(text):
 @given(yaml_text)
 def test_yaml_reader_with_pyyaml_raises_only_value_error(text):
     try:
-        _gather_yaml.load(text)
+        yaml_subset.load(text)
     except ValueError:
         pass
 
@@ -137,7 +135,7 @@ def test_yaml_reader_with_pyyaml_raises_only_value_error(text):
 @given(yaml_text)
 def test_redaction_never_raises_and_removes_whole_keys(text):
     key_block = pkifactory.key_pem(_KEY).decode()
-    redacted = _gather_redact.redact_text(text + "\n" + key_block)
+    redacted = redact.redact_text(text + "\n" + key_block)
     assert "PRIVATE KEY" not in redacted
 
 
@@ -162,11 +160,11 @@ def test_kubeconfig_refs_never_raise(doc):
 @FUZZ
 @given(st.text(max_size=600))
 def test_flag_readers_never_raise(text):
-    _gather_node.flags_from_tokens(text.split())
-    _gather_node._env_file_tokens(text)
-    _gather_node._unit_tokens(text)
-    _gather_node._yaml_config_flags(text)
-    _gather_node.interface_addresses(text)
+    facts.flags_from_tokens(text.split())
+    facts._env_file_tokens(text)
+    facts._unit_tokens(text)
+    facts._yaml_config_flags(text)
+    facts.interface_addresses(text)
 
 
 # ---- the whole pipeline: gather on disk, then judge on the controller ---------------------------------
@@ -270,7 +268,7 @@ def _unredacted_secrets(value) -> list:
         item = stack.pop()
         if isinstance(item, dict):
             found += [key for key, child in item.items()
-                      if key in _gather_redact.SECRET_KEYS and child not in (_gather_redact.REDACTED, None)]
+                      if key in redact.SECRET_KEYS and child not in (redact.REDACTED, None)]
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
@@ -286,5 +284,5 @@ def test_redaction_leaves_no_secret_value_in_any_style(doc, style):
         text = json.dumps(doc, indent=2)
     else:
         text = yaml.safe_dump(doc, default_flow_style=style == "flow", width=40)
-    redacted = yaml.safe_load(_gather_redact.redact_text(text))
+    redacted = yaml.safe_load(redact.redact_text(text))
     assert _unredacted_secrets(redacted) == []

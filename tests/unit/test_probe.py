@@ -9,8 +9,8 @@ import pkifactory
 import pytest
 from audit_samples import SilentServer, TLSServer, closed_port
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _probe
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import probe as _probe
 
 
 def codes(result):

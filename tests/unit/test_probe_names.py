@@ -6,7 +6,7 @@ from __future__ import annotations
 import pkifactory
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _probe
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import probe
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +31,12 @@ def serving(ca, dns=(), ips=(), cn="system:node:n1"):
     ([], ["10.0.0.5"], "n1.", "x509: certificate is not valid for any names, but wanted to match n1."),
 ])
 def test_go_hostname_error(ca, dns, ips, host, expected):
-    assert _probe.go_hostname_error(serving(ca, dns, ips), host) == expected
+    assert probe.go_hostname_error(serving(ca, dns, ips), host) == expected
 
 
 def test_legacy_common_name(ca):
     cert = serving(ca, cn="n1.example.test")
-    assert _probe.go_hostname_error(cert, "n1.example.test") == \
+    assert probe.go_hostname_error(cert, "n1.example.test") == \
         "x509: certificate relies on legacy Common Name field, use SANs instead"
 
 
@@ -44,4 +44,4 @@ def test_legacy_common_name(ca):
                                        ("localhost", True), ("LOCALHOST.", True), ("10.0.0.1", False),
                                        ("cp1", False)])
 def test_is_loopback(host, loop):
-    assert _probe.is_loopback(host) is loop
+    assert probe.is_loopback(host) is loop

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _profiles
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._profiles import (
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import profiles
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.profiles import (
     PROFILE_CHOICES,
     PROFILES,
     detect_profile,
@@ -86,10 +86,10 @@ def test_overrides_replace_paths_only():
     with pytest.raises(KeyError, match="not a profile path: services"):
         with_overrides(get_profile("kubeadm"), services="kubelet")
     # Every other field holds one path.
-    assert _profiles.PATH_FIELDS == set(_profiles.Profile._fields) - {"name", "services", "flag_files", "description"}
+    assert profiles.PATH_FIELDS == set(profiles.Profile._fields) - {"name", "services", "flag_files", "description"}
 
 
 def test_profile_fields_stay_stable():
     # Other modules and roles import these names; renaming one breaks them.
     assert {"client_cert", "client_key", "serving_cert", "serving_key", "kubeconfig", "kubelet_config", "ca_cert",
-            "services", "pki_dir"} <= set(_profiles.Profile._fields)
+            "services", "pki_dir"} <= set(profiles.Profile._fields)

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import FINDING_CODES
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings import FINDING_CODES
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 

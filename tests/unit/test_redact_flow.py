@@ -15,10 +15,10 @@ import pytest
 import yaml
 from certinfo_fixtures import NODE, NODE_IP, NodeTree
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_redact
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import inspection
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import redact as gather_redact
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import inspection
 
-REDACTED = _gather_redact.REDACTED
+REDACTED = gather_redact.REDACTED
 TOKEN = "s3cr3t-bearer-token-value"
 ENV_SECRET = "exec-env-secret-value"
 
@@ -35,7 +35,7 @@ def secrets_left(value: t.Any) -> list[str]:
         path, item = stack.pop()
         if isinstance(item, dict):
             for key, child in item.items():
-                if key in _gather_redact.SECRET_KEYS and child not in (REDACTED, None):
+                if key in gather_redact.SECRET_KEYS and child not in (REDACTED, None):
                     found.append(f"{path}.{key}")
                 stack.append((f"{path}.{key}", child))
         elif isinstance(item, list):
@@ -44,7 +44,7 @@ def secrets_left(value: t.Any) -> list[str]:
 
 
 def check(text: str, secrets: t.Sequence[str]) -> t.Any:
-    redacted = _gather_redact.redact_text(text)
+    redacted = gather_redact.redact_text(text)
     for secret in secrets:
         assert secret not in redacted, f"{secret!r} left in:\n{redacted}"
     doc = yaml.safe_load(redacted)
@@ -90,7 +90,7 @@ def test_json_at_any_depth():
     doc = {"users": [{"name": "u", "user": {"exec": {"env": [{"name": "X", "value": ENV_SECRET}]},
                                             "token": {"deeper": [TOKEN]}, "password": 12345}}]}
     for text in (json.dumps(doc), json.dumps(doc, indent=2)):
-        redacted = _gather_redact.redact_text(text)
+        redacted = gather_redact.redact_text(text)
         assert TOKEN not in redacted and ENV_SECRET not in redacted and "12345" not in redacted
         assert secrets_left(json.loads(redacted)) == []
 
@@ -110,14 +110,14 @@ def test_block_style_is_unchanged_by_the_flow_pass():
     "x: a [b {c\ny: 2\n",
 ])
 def test_text_that_only_looks_like_a_secret_stays(text):
-    assert _gather_redact.redact_text(text) == text
+    assert gather_redact.redact_text(text) == text
 
 
 def test_redaction_of_flow_text_is_linear():
     big = "users: [" + f"{{name: u, user: {{token: {TOKEN}}}}}, " * 20_000 + "]\n"
 
     def redact() -> bool:
-        return TOKEN in _gather_redact.redact_text(big)
+        return TOKEN in gather_redact.redact_text(big)
 
     left, seconds = isolated.run(redact)
     assert not left and seconds < 1.0
@@ -128,7 +128,7 @@ def test_many_private_key_headers_without_an_end_are_linear():
     big = "-----BEGIN PRIVATE KEY-----\n" * 40_000
 
     def redact() -> bool:
-        return "PRIVATE KEY" in _gather_redact.redact_text(big)
+        return "PRIVATE KEY" in gather_redact.redact_text(big)
 
     left, seconds = isolated.run(redact)
     assert not left and seconds < 1.0
@@ -137,7 +137,7 @@ def test_many_private_key_headers_without_an_end_are_linear():
 def test_private_key_blocks_are_still_redacted_whole():
     key_pem = pkifactory.key_pem(pkifactory.new_key()).decode()
     text = "a: |\n  " + "\n  ".join(key_pem.splitlines()) + "\nb: " + json.dumps(key_pem) + "\nc: 1\n"
-    redacted = _gather_redact.redact_text(text)
+    redacted = gather_redact.redact_text(text)
     assert "PRIVATE KEY" not in redacted and key_pem.splitlines()[1] not in redacted
     assert yaml.safe_load(redacted)["c"] == 1
 

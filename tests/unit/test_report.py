@@ -14,10 +14,12 @@ import pkifactory
 import pytest
 from audit_samples import TLSServer, closed_port, node_result
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import FINDING_CODES
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _report, _report_html, _report_text
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._report import HostInput
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings import FINDING_CODES
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import report as _report
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import report_html
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import report_text
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit.report import HostInput
 
 
 def codes(record):
@@ -164,7 +166,7 @@ def test_certificate_rows(fleet_report):
 
 
 def test_summary_table_like_kubeadm(fleet_report):
-    lines = _report_text.summary_lines(fleet_report)
+    lines = report_text.summary_lines(fleet_report)
     assert re.split(r"\s{3,}", lines[0]) == ["NODE", "CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "ISSUER", "STATUS"]
     good_client = next(line for line in lines if line.startswith("good ") and "client" in line)
     assert re.search(r"[A-Z][a-z]{2} \d{2}, \d{4} \d{2}:\d{2} UTC\s+36\dd\s+kubernetes\s+CRITICAL \(duplicate_identity\)",
@@ -176,7 +178,7 @@ def test_summary_table_like_kubeadm(fleet_report):
 
 
 def test_summary_truncates_long_finding_lists(fleet_report):
-    lines = _report_text.summary_lines(fleet_report, max_findings=1)
+    lines = report_text.summary_lines(fleet_report, max_findings=1)
     assert lines[-1].startswith("... ") and lines[-1].endswith("more findings in the report")
 
 
@@ -187,7 +189,7 @@ def test_summary_truncates_long_finding_lists(fleet_report):
 ])
 def test_residual_time(delta, expected):
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-    assert _report_text.residual(core.iso(now + delta), now) == expected
+    assert report_text.residual(core.iso(now + delta), now) == expected
 
 
 def test_write_reports(fleet_report, tmp_path):
@@ -207,7 +209,7 @@ def test_write_reports_without_metrics(fleet_report, tmp_path):
 
 
 def test_markdown(fleet_report):
-    text = _report_text.markdown(fleet_report)
+    text = report_text.markdown(fleet_report)
     assert text.startswith("# Kubelet certificate audit\n")
     assert "| seed000 | warning | kubeadm | seed000 | served_san_mismatch |" in text
     assert "doesn't contain any IP SANs" in text
@@ -220,7 +222,7 @@ PROM_LINE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([
 
 
 def test_prometheus_metrics(fleet_report):
-    text = _report_text.prometheus(fleet_report)
+    text = report_text.prometheus(fleet_report)
     for line in text.splitlines():
         assert line.startswith("# HELP ") or line.startswith("# TYPE ") or PROM_LINE.match(line), line
     assert "# TYPE x509_cert_not_after gauge" in text
@@ -234,7 +236,7 @@ def test_prometheus_metrics(fleet_report):
 
 
 def test_prometheus_escapes_labels():
-    assert _report_text._labels([("filepath", 'a"b\\c\nd')]) == '{filepath="a\\"b\\\\c\\nd"}'
+    assert report_text._labels([("filepath", 'a"b\\c\nd')]) == '{filepath="a\\"b\\\\c\\nd"}'
 
 
 class _Collector(html.parser.HTMLParser):
@@ -253,7 +255,7 @@ class _Collector(html.parser.HTMLParser):
 
 
 def test_html_structure(fleet_report):
-    page = _report_html.render(fleet_report)
+    page = report_html.render(fleet_report)
     parser = _Collector()
     parser.feed(page)
     assert parser.external == [], "report.html must not load anything"
@@ -273,14 +275,14 @@ def test_html_escapes_everything(cluster_ca):
          "message": "bad </script><img src=x onerror=alert(1)>"}])
     report = _report.build_report([HostInput("<b>n1</b>", "127.0.0.1", 1, False, node.result)],
                                   probe_kubelets=False, probe_apiservers=False)
-    page = _report_html.render(report)
+    page = report_html.render(report)
     assert "<img src=x" not in page and "<script>alert" not in page and "<b>n1</b>" not in page
     assert "&lt;b&gt;n1&lt;/b&gt;" in page
 
 
 def test_html_for_an_empty_fleet():
     report = _report.build_report([], probe_kubelets=False)
-    page = _report_html.render(report)
+    page = report_html.render(report)
     assert "No certificate dates to chart." in page and "No findings." in page
 
 

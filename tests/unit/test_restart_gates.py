@@ -14,10 +14,10 @@ import node_fake_api
 import pkifactory
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _k8s_client as k8s
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _node_status as ns
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _gates as gates
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s import client as k8s
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s import node_status as ns
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.rollout import gates
 
 
 def _epoch(text: str) -> float:

@@ -9,8 +9,8 @@ import time
 import node_fake_api
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _node_status as ns
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s import node_status as ns
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import DrainRefused, KubecertsError
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_drain_plan_follows_kubectl_refusals():
     (node_fake_api.pod("kube-system", "ds", "n1", owner_kind="DaemonSet"), "ignore_daemonsets"),
 ])
 def test_drain_refuses_what_kubectl_refuses(pod, option):
-    with pytest.raises(ns.DrainRefused, match=option):
+    with pytest.raises(DrainRefused, match=option):
         ns.plan_drain([pod], ignore_daemonsets=option != "ignore_daemonsets")
 
 

@@ -9,8 +9,8 @@ import pkifactory
 import pytest
 from restart_fakes import FakeSystemd, loaded
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _preflight as node_preflight
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _preflight as preflight
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import preflight as node_preflight
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.rollout import preflight
 
 
 def test_clock_skew_uses_the_midpoint_and_the_round_trip():

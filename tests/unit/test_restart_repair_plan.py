@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.kubecerts.kubelet.plugins.filter import repair
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._findings import FINDING_CODES
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings import FINDING_CODES
 
 LEAF = "/var/lib/kubelet/pki/kubelet.crt"
 

@@ -11,9 +11,9 @@ import pkifactory
 import pytest
 from restart_fakes import FakeSystemd, loaded
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _service as svc
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import service as svc
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, ServiceError
 
 
 # -- which unit --------------------------------------------------------------------------
@@ -41,7 +41,7 @@ def test_each_profile_names_its_service(profile, service):
 
 
 def test_no_installed_candidate_names_them_all():
-    with pytest.raises(svc.ServiceError, match="k3s-agent.service, k3s.service not installed"):
+    with pytest.raises(ServiceError, match="k3s-agent.service, k3s.service not installed"):
         svc.resolve_service(None, "k3s", FakeSystemd({}))
 
 
@@ -51,7 +51,7 @@ def test_auto_profile_uses_detection():
 
 
 def test_restart_failure_is_one_line():
-    with pytest.raises(svc.ServiceError, match="systemctl restart failed .rc=5.: Failed to restart"):
+    with pytest.raises(ServiceError, match="systemctl restart failed .rc=5.: Failed to restart"):
         svc.restart("ghost", FakeSystemd({}))
 
 
@@ -173,7 +173,7 @@ def test_check_mode_restarts_nothing():
 
 def test_missing_service_fails_before_anything():
     systemd = FakeSystemd({})
-    with pytest.raises(svc.ServiceError, match="no such service"):
+    with pytest.raises(ServiceError, match="no such service"):
         svc.run_kubelet_service({"name": "kubelet", "serving_gate": False}, False, systemd)
     assert not any(call[:2] == ["systemctl", "restart"] for call in systemd.calls)
 

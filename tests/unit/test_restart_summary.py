@@ -3,7 +3,7 @@
 """The rotation summary: statuses and the per-node table."""
 from __future__ import annotations
 
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import _rotation as rotation
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.rollout import rotation
 
 
 def _brief(client_fp: str, serving_fp: str, day: str) -> dict:

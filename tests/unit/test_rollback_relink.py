@@ -8,10 +8,10 @@ import stat
 
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _io
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _relink as relink
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _restore as restore
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, WriteError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import io
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import relink
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import restore
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, WriteError
 
 PAIR = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
 
@@ -100,7 +100,7 @@ def test_a_failed_swap_leaves_the_regular_file_and_removes_what_was_made_for_it(
     def no_swap(target, link_path):
         raise WriteError(f"{link_path}: cannot point the link at {target}: Operation not permitted")
 
-    monkeypatch.setattr(_io, "atomic_symlink", no_swap)
+    monkeypatch.setattr(io, "atomic_symlink", no_swap)
     dated = str(tmp_path / "kubelet-client-2026-01-01-00-00-00.pem")
     with pytest.raises(WriteError, match=(rf"^{current}: cannot point the link at {dated}: Operation not permitted; "
                                           rf"{current} is unchanged; removed {current}\.\S+\.kubecerts-backup again; "

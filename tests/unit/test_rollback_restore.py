@@ -10,9 +10,9 @@ import isolated
 import pkifactory
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _io
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _restore as restore
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import io
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import restore
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError
 
 
 def _pair(ca: pkifactory.CA, node: str) -> bytes:
@@ -23,7 +23,7 @@ def _pair(ca: pkifactory.CA, node: str) -> bytes:
 @pytest.fixture
 def rotated(tmp_path, cluster_ca):
     """A kubeadm-style pki dir after an install: new dated file, -current relinked, a
-    kubeconfig rewritten; the backups are what _io.WritePlan made of the old state."""
+    kubeconfig rewritten; the backups are what io.WritePlan made of the old state."""
     pki = tmp_path / "pki"
     pki.mkdir()
     old_dated = pki / "kubelet-client-2025-01-01-00-00-00.pem"
@@ -37,7 +37,7 @@ def rotated(tmp_path, cluster_ca):
     old_conf = conf.read_bytes()
 
     new_dated = str(pki / "kubelet-client-2026-01-01-00-00-00.pem")
-    plan = _io.WritePlan()
+    plan = io.WritePlan()
     plan.write(new_dated, _pair(cluster_ca, "n1"), 0o600)
     plan.symlink(str(current), new_dated)
     plan.write(str(conf), b"apiVersion: v1\nkind: Config\nusers: [new]\n")
@@ -115,7 +115,7 @@ def test_owner_and_mode_come_back(tmp_path):
     target = tmp_path / "worker-key.pem"
     target.write_bytes(b"old key")
     os.chmod(target, 0o600)
-    backup = _io.backup_file(str(target))
+    backup = io.backup_file(str(target))
     target.write_bytes(b"new key")
     os.chmod(target, 0o644)
     result = restore.run_cert_restore({"backups": [{"path": str(target), "backup": backup}]}, False, False)

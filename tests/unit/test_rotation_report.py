@@ -10,8 +10,8 @@ import stat
 import pytest
 
 from ansible_collections.kubecerts.kubelet.plugins.action import rotation_report as action
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import WriteError
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils._rotation import rotation_summary
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import WriteError
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.rollout.rotation import rotation_summary
 
 ROTATION = {"id": "2026-11-22T01:00:00Z", "rotate_all": True, "complete": False, "resumed": False,
             "before": {"cp1": {"client": {"fingerprint": "AA"}}}}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _san as san
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import san
 
 COVERS = [
     # DNS: exact, ASCII case-insensitive, a trailing dot on the host ignored

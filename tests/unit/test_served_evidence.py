@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._csr_policy import SKIP, build_policy, decide
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._served_evidence import (
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.csr_policy import SKIP, build_policy, decide
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.served_evidence import (
     ServedEvidence,
     served_certificate,
 )

@@ -16,9 +16,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _kubelet_policy as policy
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import signing
-from ansible_collections.kubecerts.kubelet.plugins.module_utils._errors import InputFileError, SigningRefused
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import kubelet_policy as policy
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import kubelet_request
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import signing
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, SigningRefused
 
 NODE = "worker-1"
 NOW = pkifactory.NOW
@@ -47,14 +48,14 @@ def ca(cluster_ca: pkifactory.CA) -> signing.CertificateAuthority:
     return signing.CertificateAuthority(cluster_ca.cert, cluster_ca.key, "ca.crt", "ca.key")
 
 
-def client_request(**kw: t.Any) -> signing.IssueRequest:
-    return signing.IssueRequest(node_name=kw.pop("node_name", NODE), kind=signing.CLIENT, **kw)
+def client_request(**kw: t.Any) -> kubelet_request.IssueRequest:
+    return kubelet_request.IssueRequest(node_name=kw.pop("node_name", NODE), kind=kubelet_request.CLIENT, **kw)
 
 
-def serving_request(**kw: t.Any) -> signing.IssueRequest:
+def serving_request(**kw: t.Any) -> kubelet_request.IssueRequest:
     kw.setdefault("hostname", "worker-1.example.internal")
     kw.setdefault("ip_addresses", ["10.0.0.11", "fd00::11"])
-    return signing.IssueRequest(node_name=kw.pop("node_name", NODE), kind=signing.SERVING, **kw)
+    return kubelet_request.IssueRequest(node_name=kw.pop("node_name", NODE), kind=kubelet_request.SERVING, **kw)
 
 
 # ---------------------------------------------------------------- refusals
@@ -121,7 +122,7 @@ def test_refuses_invalid_node_name(ca, node_key, name):
 @pytest.mark.parametrize("name", ["a" * 64, "x" * 254, "a." * 127])
 def test_refuses_overlong_node_name(name):
     with pytest.raises(SigningRefused, match="DNS-1123 subdomain"):
-        signing.validate_node_name(name)
+        kubelet_request.validate_node_name(name)
 
 
 def test_refuses_node_name_too_long_for_cn(ca, node_key):
@@ -132,7 +133,7 @@ def test_refuses_node_name_too_long_for_cn(ca, node_key):
 
 @pytest.mark.parametrize("name", ["n1", "worker-1", "node.example.com", "a" * 52, "1"])
 def test_accepts_valid_node_name(name):
-    assert signing.validate_node_name(name) == name
+    assert kubelet_request.validate_node_name(name) == name
 
 
 def test_refuses_unreadable_ca_key(tmp_path, cluster_ca):
@@ -355,11 +356,11 @@ def test_describe_planned_matches_issued(ca, cluster_ca, node_key):
 
 def test_refuses_non_string_node_name():
     with pytest.raises(SigningRefused, match="node name is empty"):
-        signing.validate_node_name(None)  # type: ignore[arg-type]
+        kubelet_request.validate_node_name(None)  # type: ignore[arg-type]
 
 
 def test_refuses_unknown_kind(ca, node_key):
-    request = signing.IssueRequest(node_name=NODE, kind="peer")
+    request = kubelet_request.IssueRequest(node_name=NODE, kind="peer")
     with pytest.raises(SigningRefused, match="kind 'peer' is unknown"):
         signing.sign_csr(ca, make_csr(node_key, "system:node:worker-1"), request)
 
@@ -400,8 +401,8 @@ class _OldCertificate:
 
 
 def test_signer_works_with_old_cryptography_certificates(cluster_ca, other_ca, node_key):
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import reissue
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import reissue
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
     old_ca = _OldCertificate(cluster_ca.cert)
     ca = signing.CertificateAuthority(old_ca, cluster_ca.key)
     issued = signing.sign_csr(ca, make_csr(node_key, "system:node:worker-1"), client_request(), now=NOW)
@@ -416,7 +417,7 @@ def test_signer_works_with_old_cryptography_certificates(cluster_ca, other_ca, n
 
 
 def test_core_parses_certificates_without_the_newer_accessors(cluster_ca):
-    from ansible_collections.kubecerts.kubelet.plugins.module_utils._crypto import x509 as core
+    from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
     old = _OldCertificate(cluster_ca.cert)
     assert core._fully_parsed(old) is old  # pylint: disable=protected-access
     assert core.describe(old)["not_after"] == core.iso(cluster_ca.cert.not_valid_after_utc)

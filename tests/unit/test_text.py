@@ -8,7 +8,7 @@ import hashlib
 
 import pytest
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _text as text
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import text
 
 UTC = datetime.timezone.utc
 

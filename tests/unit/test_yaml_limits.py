@@ -12,7 +12,8 @@ import isolated
 import pytest
 import yaml
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils import _gather_yaml
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import yaml_subset
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import YamlLimitError
 
 MIB = 1024 * 1024
 SECOND = 1.0
@@ -23,14 +24,14 @@ def _exact(text: str) -> object:
     """The pure-Python reader behind kubeconfig_ca's in-place edits, its YAML errors turned
     into ValueError the way kubeconfig_ca reports them."""
     try:
-        return _gather_yaml.safe_load(text)
+        return yaml_subset.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ValueError(_gather_yaml.yaml_problem(exc)) from None
+        raise ValueError(yaml_subset.yaml_problem(exc)) from None
 
 
 READERS = {
-    "subset": lambda text: _gather_yaml.load(text, use_pyyaml=False),
-    "libyaml": lambda text: _gather_yaml.load(text),
+    "subset": lambda text: yaml_subset.load(text, use_pyyaml=False),
+    "libyaml": lambda text: yaml_subset.load(text),
     "exact": _exact,
 }
 
@@ -101,9 +102,9 @@ def test_a_one_mebibyte_line_is_read_within_a_second(reader, shape):
 
 
 def test_long_line_shapes_still_parse_as_before():
-    assert _gather_yaml.load("key with blanks  : value", use_pyyaml=False) == {"key with blanks": "value"}
-    assert _gather_yaml.load("a b c", use_pyyaml=False) == "a b c"
-    assert _gather_yaml.load("url: http://h:1/p", use_pyyaml=False) == {"url": "http://h:1/p"}
+    assert yaml_subset.load("key with blanks  : value", use_pyyaml=False) == {"key with blanks": "value"}
+    assert yaml_subset.load("a b c", use_pyyaml=False) == "a b c"
+    assert yaml_subset.load("url: http://h:1/p", use_pyyaml=False) == {"url": "http://h:1/p"}
 
 
 # ---- aliases ----------------------------------------------------------------------------------------
@@ -115,7 +116,7 @@ def test_billion_laughs_is_refused_at_once(reader):
 
 
 def test_billion_laughs_without_pyyaml_expands_nothing():
-    doc = _gather_yaml.load(billion_laughs(9, "users"), use_pyyaml=False)
+    doc = yaml_subset.load(billion_laughs(9, "users"), use_pyyaml=False)
     assert doc["users"] == "*lol8"          # aliases are text to the subset reader
 
 
@@ -123,31 +124,31 @@ def test_billion_laughs_without_pyyaml_expands_nothing():
 def test_aliases_below_the_limit_still_load(reader):
     text = "base: &base {server: https://a, insecure: false}\nc1: {<<: *base, name: one}\nc2: *base\n"
     assert READERS[reader](text) == yaml.safe_load(text)
-    leaves = _gather_yaml.MAX_NODES // 10 - 20
+    leaves = yaml_subset.MAX_NODES // 10 - 20
     many = "a: &a [" + ", ".join(["x"] * 9) + "]\nb: [" + ", ".join(["*a"] * leaves) + "]\n"
     assert len(READERS[reader](many)["b"]) == leaves
 
 
 @pytest.mark.parametrize("reader", ["libyaml", "exact"])
 def test_node_count_counts_expanded_aliases(reader):
-    leaves = _gather_yaml.MAX_NODES // 10 + 10
+    leaves = yaml_subset.MAX_NODES // 10 + 10
     many = "a: &a [" + ", ".join(["x"] * 9) + "]\nb: [" + ", ".join(["*a"] * leaves) + "]\n"
-    with pytest.raises(_gather_yaml.YamlLimitError, match="more than"):
+    with pytest.raises(YamlLimitError, match="more than"):
         READERS[reader](many)
 
 
 @pytest.mark.parametrize("reader", ["libyaml", "exact"])
 def test_alias_inside_its_own_anchor_is_refused(reader):
     # PyYAML builds a list that contains itself; every walk of it recurses forever.
-    with pytest.raises(_gather_yaml.YamlLimitError, match="recursive"):
+    with pytest.raises(YamlLimitError, match="recursive"):
         READERS[reader]("a: &a [x, *a]\n")
 
 
 @pytest.mark.parametrize("reader", ["libyaml", "exact"])
 def test_aliases_cannot_stack_depth_beyond_the_limit(reader):
-    half = _gather_yaml.MAX_DEPTH // 2 + 2
+    half = yaml_subset.MAX_DEPTH // 2 + 2
     text = "a: &a " + "[" * half + "x" + "]" * half + "\nb: " + "[" * half + "*a" + "]" * half + "\n"
-    with pytest.raises(_gather_yaml.YamlLimitError, match="nested deeper"):
+    with pytest.raises(YamlLimitError, match="nested deeper"):
         READERS[reader](text)
 
 
@@ -171,31 +172,31 @@ def test_libyaml_deep_nesting_does_not_crash_the_process():
 @pytest.mark.parametrize("nesting", NESTINGS, ids=NESTING_IDS)
 def test_depth_limit_is_exact(reader, nesting):
     # The collections plus the scalar are the nodes on the deepest path.
-    deepest_allowed = _gather_yaml.MAX_DEPTH - 1
+    deepest_allowed = yaml_subset.MAX_DEPTH - 1
     assert READERS[reader](nesting(deepest_allowed)) is not None
-    with pytest.raises(_gather_yaml.YamlLimitError):
+    with pytest.raises(YamlLimitError):
         READERS[reader](nesting(deepest_allowed + 1))
 
 
 def test_json_is_bounded_too():
-    assert _gather_yaml.load(json.dumps({"a": [1, 2]})) == {"a": [1, 2]}
-    with pytest.raises(_gather_yaml.YamlLimitError, match="nested deeper"):
-        _gather_yaml.load("[" * 500 + "]" * 500)
-    with pytest.raises(_gather_yaml.YamlLimitError, match="more than"):
-        _gather_yaml.load(json.dumps(list(range(_gather_yaml.MAX_NODES + 1))))
+    assert yaml_subset.load(json.dumps({"a": [1, 2]})) == {"a": [1, 2]}
+    with pytest.raises(YamlLimitError, match="nested deeper"):
+        yaml_subset.load("[" * 500 + "]" * 500)
+    with pytest.raises(YamlLimitError, match="more than"):
+        yaml_subset.load(json.dumps(list(range(yaml_subset.MAX_NODES + 1))))
 
 
 # ---- scalars and messages ---------------------------------------------------------------------------
 @pytest.mark.parametrize("reader", ["libyaml", "exact"])
 def test_huge_integers_are_refused(reader):
     # int() of a long digit string is quadratic on the Pythons older nodes run.
-    with pytest.raises(_gather_yaml.YamlLimitError, match="digits"):
+    with pytest.raises(YamlLimitError, match="digits"):
         READERS[reader]("port: " + "9" * 5000 + "\n")
     assert READERS[reader]("port: 6443\n") == {"port": 6443}
 
 
 def test_subset_reader_keeps_huge_integers_as_text():
-    assert _gather_yaml.load("port: " + "9" * 5000, use_pyyaml=False) == {"port": "9" * 5000}
+    assert yaml_subset.load("port: " + "9" * 5000, use_pyyaml=False) == {"port": "9" * 5000}
 
 
 @pytest.mark.parametrize("reader", sorted(READERS))
