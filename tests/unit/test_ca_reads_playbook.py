@@ -1,5 +1,5 @@
 """CA files read on a host send their certificate blocks only, through Ansible end to end:
-kubelet_preflight (action plugin, node module, run_module) and the ca_trust role's rotation
+kubelet_preflight (action plugin, node module, run_module) and the ca_rotation role's begin
 entry point, which reads the new and the current CA on the CA host.
 
 One ansible-playbook run on localhost (connection local).
@@ -36,14 +36,14 @@ def played(tmp_path_factory):
             {"name": "read", "register": "read",
              "kubecerts.kubelet.kubelet_preflight": {"ca_cert": files["new"], "service_check": False,
                                                     "clock_check": False, "disk_check": False}},
-            {"name": "rotation", "ansible.builtin.include_role": {"name": "kubecerts.kubelet.ca_trust",
-                                                                  "tasks_from": "rotation"},
-             "vars": {"ca_trust_rotation_phase": "trust", "ca_trust_rotation_ca_host": "localhost",
-                      "ca_trust_rotation_ca_cert": files["current"], "ca_trust_rotation_new_ca_cert": files["new"],
-                      "ca_trust_rotation_state_file": files["state"]}},
+            {"name": "rotation", "ansible.builtin.include_role": {"name": "kubecerts.kubelet.ca_rotation",
+                                                                  "tasks_from": "begin"},
+             "vars": {"ca_rotation_phase": "trust", "ca_rotation_ca_host": "localhost",
+                      "ca_rotation_ca_cert": files["current"], "ca_rotation_new_ca_cert": files["new"],
+                      "ca_rotation_state_file": files["state"]}},
             {"name": "save", "ansible.builtin.copy": {
                 "dest": str(results), "mode": "0600",
-                "content": "{{ {'read': read, 'state': ca_trust_rotation_state} | to_json }}"}},
+                "content": "{{ {'read': read, 'state': ca_rotation_state} | to_json }}"}},
         ],
     }]
     play = tmp / "play.yml"
