@@ -136,7 +136,7 @@ profile_source:
   sample: detected
 kubelet_service:
   description:
-    - The systemd unit that runs this node's kubelet, without C(.service): the first of the profile's units
+    - The systemd unit that runs this node's kubelet, without C(.service), that is the first of the profile's units
       installed on the node (on k3s V(k3s) for a server, V(k3s-agent) for an agent). Null when none is installed.
     - Roles restart this unit; O(profile) only names the candidates.
   returned: success
