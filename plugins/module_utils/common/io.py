@@ -362,12 +362,7 @@ def put_back(saved: SavedState) -> None:
     re-points the link, or removes what was not there."""
     path = saved.path
     if saved.kind == ABSENT:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise WriteError(f"{path}: cannot remove it: {exc.strerror}") from None
+        remove_file(path)
     elif saved.kind == SYMLINK:
         atomic_symlink(saved.target, path)
     else:
@@ -377,6 +372,16 @@ def put_back(saved: SavedState) -> None:
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
         except OSError:
             pass    # the bytes, mode and owner are back; times are a courtesy
+
+
+def remove_file(path: str, what: str = "it") -> None:
+    """Removes ``path``; one already gone is fine, any other failure is a WriteError."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot remove {what}: {exc.strerror}") from None
 
 
 def _unlink_quietly(path: str) -> None:

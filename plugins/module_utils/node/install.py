@@ -23,11 +23,10 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import layo
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import kubelet_request
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
     InputFileError,
-    KubecertsError,
     SigningRefused,
     UnsafeChange,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.io import WritePlan, atomic_write, read_bounded
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.io import WritePlan, atomic_write, read_bounded, remove_file
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.profiles import PROFILE_CHOICES
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import sha256_fingerprint
 
@@ -295,12 +294,7 @@ def install(params: t.Mapping[str, t.Any], check_mode: bool, want_diff: bool = F
     if not check_mode:
         backups = plan.apply()
         for path in used_pending + discard:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise KubecertsError(f"{path}: cannot remove the pending key: {exc.strerror}") from None
+            remove_file(path, "the pending key")
     result: dict[str, t.Any] = {
         "changed": changed,
         "node_name": ident.node_name,
