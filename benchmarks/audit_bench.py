@@ -34,7 +34,7 @@ import typing as t
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 
 import simfleet  # noqa: E402
 
@@ -96,7 +96,7 @@ class Simulation:
         self.server: subprocess.Popen | None = None
 
     def __enter__(self) -> Simulation:
-        self.server = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "integration", "simfleet.py"),
+        self.server = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "support", "simfleet.py"),
                                         "serve", "--dir", self.directory])
         deadline = time.monotonic() + 60
         while not os.path.exists(os.path.join(self.directory, "serving.ready")):

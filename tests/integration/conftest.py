@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives import serialization
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 
 import pkifactory  # noqa: E402

@@ -11,16 +11,14 @@ import sys
 
 import pytest
 
+import pkifactory
+from audit_samples import TLSServer, closed_port, node_result
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
+from ansible_json import json_callback_env
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import pkifactory  # noqa: E402
-from audit_samples import TLSServer, closed_port, node_result  # noqa: E402
-
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core  # noqa: E402
-from ansible_json import json_callback_env  # noqa: E402
 
 
 def adhoc(module: str, args: dict, tmp_path, check: bool = False) -> dict:

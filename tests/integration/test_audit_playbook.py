@@ -17,11 +17,11 @@ import typing as t
 
 import pytest
 
+import simfleet
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
 
-import simfleet  # noqa: E402
 
 PLAYBOOK = os.path.join(ROOT, "playbooks", "audit.yml")
 
@@ -47,7 +47,7 @@ class Fleet(t.NamedTuple):
 
 def _start(directory: str, hosts: int, breaks: dict[str, str]) -> tuple[Fleet, subprocess.Popen]:
     simfleet.make(directory, hosts, breaks)
-    server = subprocess.Popen([sys.executable, os.path.join(HERE, "simfleet.py"), "serve", "--dir", directory])
+    server = subprocess.Popen([sys.executable, simfleet.__file__, "serve", "--dir", directory])
     deadline = time.monotonic() + 20
     while not os.path.exists(os.path.join(directory, "serving.ready")):
         if time.monotonic() > deadline or server.poll() is not None:

@@ -8,17 +8,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import typing as t
 
 import pytest
 
+import sample_pki
+from ansible_json import json_callback_env
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-
-import sample_pki  # noqa: E402
-from ansible_json import json_callback_env  # noqa: E402
 
 
 def ansible_env(json_output: bool = False) -> dict[str, str]:

@@ -13,12 +13,12 @@ import typing as t
 
 import pytest
 
+import sample_pki
+from test_cert_info_adhoc import ansible_env
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
 
-import sample_pki  # noqa: E402
-from test_cert_info_adhoc import ansible_env  # noqa: E402
 
 # A module that, like a node's rewritten module report, returns an identity variable as a fact.
 PLANTING_MODULE = """#!/usr/bin/python

@@ -27,7 +27,6 @@ from cryptography import x509
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import KubeClient
 from ansible_collections.kubecerts.kubelet.plugins.modules import csr_approve
 
-# conftest also puts tests/unit on sys.path for csrfactory.
 from conftest import ControlPlane, free_port
 from csrfactory import CLIENT, csr_object
 

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import typing as t
@@ -19,15 +18,15 @@ import urllib.request
 
 import pytest
 
+import pkifactory
+from audit_samples import node_result
+
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import report as _report
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit.report import HostInput
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 
-import pkifactory  # noqa: E402
-from audit_samples import node_result  # noqa: E402
-
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import report as _report  # noqa: E402
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit.report import HostInput  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUTPUT = os.path.join(ROOT, "test-output")

@@ -8,11 +8,11 @@ import os
 import subprocess
 import sys
 
+from ansible_json import json_callback_env
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
 
-from ansible_json import json_callback_env  # noqa: E402
 
 ROTATION = {"id": "r1", "rotate_all": True, "complete": False}
 RECORD = {"node": "cp1", "reached": False, "before": {}, "after": {}, "report": {}}

@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-import pkifactory  # noqa: E402
+import pkifactory
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import typing as t
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "unit"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
 import pkifactory  # noqa: E402  (shared test helper, found through the path above)
 
 CA = pkifactory.CA

@@ -3,7 +3,7 @@
 """Generates sample kubelet PKIs on the local disk: one healthy node and one node per
 finding code, each with exactly that one defect.
 
-    python tests/integration/sample_pki.py OUTDIR
+    python tests/support/sample_pki.py OUTDIR
 
 writes OUTDIR/<sample>/ trees (kubeadm-style: rotated client cert+key behind a -current
 symlink, CA-signed serving pair, CA, kubeconfig, KubeletConfiguration), plus
@@ -24,8 +24,7 @@ import typing as t
 
 import yaml
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit"))
-import pkifactory  # noqa: E402
+import pkifactory
 
 NODE = "sample-node"
 NODE_IP = "192.0.2.10"           # TEST-NET-1: documentation only, never dialled
@@ -142,7 +141,7 @@ def generate(outdir: str) -> list[dict[str, t.Any]]:
         "kubecerts_kubelet_config": s["args"]["kubelet_config"], "kubecerts_node_ca_cert": s["args"]["ca_cert"],
         "sample_expected": s["expected"]} for s in samples}
     with open(os.path.join(outdir, "inventory.yml"), "w") as handle:
-        handle.write("# Written by tests/integration/sample_pki.py: one local host per sample node.\n")
+        handle.write("# Written by tests/support/sample_pki.py: one local host per sample node.\n")
         yaml.safe_dump({"all": {"hosts": hosts}}, handle, sort_keys=True)
     with open(os.path.join(outdir, "adhoc-args"), "w") as handle:
         handle.write(f"node_ips={NODE_IP} node_dns_names={NODE}\n")

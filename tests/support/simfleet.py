@@ -6,8 +6,8 @@ each host's kubelet (and one API server).
 
 Used by the audit playbook tests and the benchmarks:
 
-    python tests/integration/simfleet.py make  --dir D --hosts 200 [--break h3=expired ...]
-    python tests/integration/simfleet.py serve --dir D      # until killed; writes D/serving.ready
+    python tests/support/simfleet.py make  --dir D --hosts 200 [--break h3=expired ...]
+    python tests/support/simfleet.py serve --dir D      # until killed; writes D/serving.ready
 
 Breakages (``--break host=scenario``):
   expiring       client certificate expires in 10 days             -> expiring_soon (warning)
@@ -35,10 +35,7 @@ import ssl
 import sys
 import typing as t
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "unit"))
-
-import pkifactory  # noqa: E402
+import pkifactory
 
 SCENARIOS = ("expiring", "expired", "hostname_only", "copied", "stale", "wrong_ca", "ca_first", "unreachable",
              "probe_only")
