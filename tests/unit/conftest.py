@@ -1,11 +1,14 @@
-"""Shared fixtures: a session-wide cluster CA (key generation is the slow part)."""
+"""Shared fixtures: a session-wide cluster CA (key generation is the slow part) and the fake API."""
 from __future__ import annotations
 
 import os
+import pathlib
+import typing as t
 
 import pytest
 
 import pkifactory
+from fake_api import FakeApi
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +19,13 @@ def cluster_ca() -> pkifactory.CA:
 @pytest.fixture(scope="session")
 def other_ca() -> pkifactory.CA:
     return pkifactory.make_ca("some-other-ca")
+
+
+@pytest.fixture
+def fake_api(tmp_path: pathlib.Path, cluster_ca: pkifactory.CA) -> t.Iterator[FakeApi]:
+    """The one fake Kubernetes API, serving on an ephemeral loopback port for the test's duration."""
+    with FakeApi(str(tmp_path), cluster_ca) as api:
+        yield api
 
 
 def pytest_configure(config: pytest.Config) -> None:

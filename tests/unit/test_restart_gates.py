@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import calendar
 import socket
-import ssl
-import threading
 import time
 
-import node_fake_api
 import pkifactory
 import pytest
+from fake_api import ServingKubelet, node
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s import client as k8s
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s import node_status as ns
@@ -31,25 +29,25 @@ def test_unregistered_node_is_not_ready():
 
 
 def test_not_ready_node_says_why():
-    state = ns.readiness(node_fake_api.node("n1", ready="False"), "n1")
+    state = ns.readiness(node("n1", ready="False"), "n1")
     assert not state.ready and "Ready=False" in state.detail and "KubeletReady" in state.detail
 
 
 def test_missing_ready_condition_is_not_ready():
-    obj = node_fake_api.node("n1")
+    obj = node("n1")
     obj["status"]["conditions"] = []
     assert not ns.readiness(obj, "n1").ready
 
 
 def test_heartbeat_from_before_the_restart_does_not_count():
-    obj = node_fake_api.node("n1", heartbeat="2026-01-01T00:00:09Z")
+    obj = node("n1", heartbeat="2026-01-01T00:00:09Z")
     state = ns.readiness(obj, "n1", since=_epoch("2026-01-01T00:00:10Z") + 0.2)
     assert not state.ready and "before the restart" in state.detail
 
 
 def test_heartbeat_in_the_restart_second_does_not_count():
     # The kubelet being stopped may have written it in that very second.
-    obj = node_fake_api.node("n1", heartbeat="2026-01-01T00:00:10Z")
+    obj = node("n1", heartbeat="2026-01-01T00:00:10Z")
     assert not ns.readiness(obj, "n1", since=_epoch("2026-01-01T00:00:10Z") + 0.5).ready
 
 
@@ -59,29 +57,29 @@ def _lease(renewed: str) -> dict:
 
 def test_heartbeat_in_the_restart_second_counts_when_the_lease_was_renewed_after_the_restart():
     # A real kubelet posts its first status within a second of starting.
-    obj = node_fake_api.node("n1", heartbeat="2026-01-01T00:00:10Z")
+    obj = node("n1", heartbeat="2026-01-01T00:00:10Z")
     since = _epoch("2026-01-01T00:00:10Z") + 0.5
     assert ns.readiness(obj, "n1", since=since, lease=_lease("2026-01-01T00:00:10.612345Z")).ready
     assert not ns.readiness(obj, "n1", since=since, lease=_lease("2026-01-01T00:00:10.412345Z")).ready
 
 
 def test_a_renewed_lease_alone_does_not_make_an_old_heartbeat_count():
-    obj = node_fake_api.node("n1", heartbeat="2026-01-01T00:00:09Z")
+    obj = node("n1", heartbeat="2026-01-01T00:00:09Z")
     since = _epoch("2026-01-01T00:00:10Z") + 0.5
     assert not ns.readiness(obj, "n1", since=since, lease=_lease("2026-01-01T00:00:12.000001Z")).ready
 
 
 def test_heartbeat_after_the_restart_counts():
-    obj = node_fake_api.node("n1", heartbeat="2026-01-01T00:00:11Z")
+    obj = node("n1", heartbeat="2026-01-01T00:00:11Z")
     assert ns.readiness(obj, "n1", since=_epoch("2026-01-01T00:00:10Z") + 0.9).ready
 
 
 def test_without_since_any_ready_counts():
-    assert ns.readiness(node_fake_api.node("n1"), "n1").ready
+    assert ns.readiness(node("n1"), "n1").ready
 
 
 def test_unparsable_heartbeat_is_not_ready():
-    obj = node_fake_api.node("n1", heartbeat="yesterday")
+    obj = node("n1", heartbeat="yesterday")
     assert not ns.readiness(obj, "n1", since=1.0).ready
 
 
@@ -90,32 +88,8 @@ def test_unparsable_heartbeat_is_not_ready():
 def tls_server(tmp_path, cluster_ca):
     """A TLS server on loopback serving a node serving certificate; yields (port, fingerprint)."""
     cert, key = pkifactory.node_serving(cluster_ca, "n1", ips=["127.0.0.1"])
-    cert_path = pkifactory.write(str(tmp_path / "s.crt"), pkifactory.cert_pem(cert))
-    key_path = pkifactory.write(str(tmp_path / "s.key"), pkifactory.key_pem(key), 0o600)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            try:
-                with context.wrap_socket(conn, server_side=True) as tls:
-                    tls.recv(1)
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1], core.fingerprint_sha256(cert)
-    stop.set()
-    thread.join(2)
-    listener.close()
+    with ServingKubelet(str(tmp_path), cert, key) as kubelet:
+        yield kubelet.port, core.fingerprint_sha256(cert)
 
 
 def test_serving_gate_passes_on_the_expected_fingerprint(tls_server):
@@ -198,26 +172,35 @@ def test_restart_to_ready_is_the_slowest_gate():
 
 # -- the Ready gate against an API --------------------------------------------------------
 @pytest.fixture
-def api(tmp_path, cluster_ca):
-    with node_fake_api.NodeFakeApi(str(tmp_path), cluster_ca) as fake:
-        yield fake
+def api(fake_api):
+    return fake_api
 
 
 def test_ready_gate_against_the_api(api):
-    api.nodes["n1"] = node_fake_api.node("n1", heartbeat="2026-01-01T00:00:05Z")
+    api.nodes["n1"] = node("n1", heartbeat="2026-01-01T00:00:05Z")
     with k8s.KubeClient.from_params({"kubeconfig": api.kubeconfig()}) as client:
         check = gates.ready_check(client, "n1", _epoch("2026-01-01T00:00:05Z"))
         assert check(2)[0] == gates.RETRY
-        api.nodes["n1"] = node_fake_api.node("n1", heartbeat="2026-01-01T00:00:07Z")
+        api.nodes["n1"] = node("n1", heartbeat="2026-01-01T00:00:07Z")
         verdict, detail, data = check(2)
         assert verdict == gates.PASS and data["last_heartbeat"] == "2026-01-01T00:00:07Z"
 
 
 def test_ready_gate_is_fatal_on_forbidden(api):
-    api.nodes["n1"] = node_fake_api.node("n1")
+    api.nodes["n1"] = node("n1")
     with k8s.KubeClient.from_params({"kubeconfig": api.kubeconfig("viewer", orgs=("viewers",))}) as client:
         verdict, detail, _ = gates.ready_check(client, "n1", None)(2)
     assert verdict == gates.FATAL and "403" in detail
+
+
+def test_ready_gate_retries_on_a_server_error(api):
+    api.nodes["n1"] = node("n1")
+    api.failures.append(500)
+    with k8s.KubeClient.from_params({"kubeconfig": api.kubeconfig()}) as client:
+        check = gates.ready_check(client, "n1", None)
+        verdict, detail, _ = check(2)
+        assert verdict == gates.RETRY and "500" in detail
+        assert check(2)[0] == gates.PASS
 
 
 def test_ready_gate_retries_while_unregistered(api):

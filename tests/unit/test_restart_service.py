@@ -3,12 +3,9 @@
 """The node half of a gated restart: which unit, restart, /healthz, crash detection, journal."""
 from __future__ import annotations
 
-import http.server
-import threading
-import typing as t
-
 import pkifactory
 import pytest
+from fake_api import KubeletHealthz
 from restart_fakes import FakeSystemd, loaded
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import service as svc
@@ -105,23 +102,8 @@ def test_process_exited_reads_systemd_states(state, expected):
 
 @pytest.fixture
 def healthz_server():
-    answers = {"code": 200, "body": b"ok"}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args: t.Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self.send_response(answers["code"])
-            self.end_headers()
-            self.wfile.write(answers["body"])
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/healthz", answers
-    server.shutdown()
-    server.server_close()
+    with KubeletHealthz() as healthz:
+        yield healthz.url, healthz.answers
 
 
 def test_probe_healthz_over_http(healthz_server):

@@ -22,7 +22,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.served_ev
 )
 
 import pkifactory
-from csr_fake_api import ServingKubelet
+from fake_api import ServingKubelet
 from csrfactory import cluster_nodes, csr_object
 
 NODES = cluster_nodes()
