@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
 import yaml  # noqa: E402
 from lablib import kube  # noqa: E402
 from lablib.api import Api  # noqa: E402
+from lablib.util import podman  # noqa: E402
 
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 REFUSED_CN = "kubecerts-lab-refused-ca"
@@ -62,11 +63,10 @@ class Lab:
             return Api(self.state["api_server"], self.trust_files, *self.client, timeout=3.0)
 
     def exec(self, node: str, script: str) -> str:
-        proc = subprocess.run(["podman", "--runtime", "runc", "exec", self.container[node], "sh", "-ec", script],
-                              capture_output=True, text=True, timeout=120)
+        proc = podman("exec", self.container[node], "sh", "-ec", script, check=False, timeout=120)
         if proc.returncode != 0:
-            raise Failed(f"{node}: {script[:80]}...: {proc.stderr.strip()[-400:]}")
-        return proc.stdout
+            raise Failed(f"{node}: {script[:80]}...: {proc.stderr.decode(errors='replace').strip()[-400:]}")
+        return proc.stdout.decode(errors="replace")
 
     def node_states(self) -> dict[str, str]:
         return self.api().node_states()

@@ -35,6 +35,7 @@ LABCTL = os.path.join(ROOT, "tests", "lab", "labctl.py")
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 
 from lablib import kube  # noqa: E402
+from lablib.util import podman  # noqa: E402
 
 # Real components take seconds: poll each second, for up to 90 s.
 SLOW = {"timeout": 90.0, "interval": 1.0}
@@ -99,8 +100,9 @@ class Lab:
         return self.kubectl("get", "--raw", f"/api/v1/nodes/{node}/proxy/healthz", check=False)
 
     def exec(self, node: str, script: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["podman", "exec", self.nodes[node]["container"], "sh", "-c", script],
-                              capture_output=True, text=True, timeout=60)
+        proc = podman("exec", self.nodes[node]["container"], "sh", "-c", script, check=False, timeout=60)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(errors="replace"),
+                                           proc.stderr.decode(errors="replace"))
 
     def journal(self, node: str) -> str:
         unit = self.nodes[node]["paths"]["service"]

@@ -3,6 +3,8 @@
 """Small process helpers shared by the lab modules."""
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import time
@@ -27,9 +29,24 @@ def run(cmd: t.Sequence[str], *, input: bytes | None = None, check: bool = True,
     return proc
 
 
+# On this machine's hybrid cgroups, the host's systemd now and then drops a container's directory
+# from its name=systemd hierarchy (systemd/systemd#24858); runc then cannot put an exec'd process
+# there. The directory only tracks processes: made again, the exec works.
+LOST_CGROUP = re.compile(rb"error adding pid \d+ to cgroups: failed to write \d+: openat2 (/sys/fs/cgroup/[^:]+)/cgroup\.procs: no such file")
+
+
 def podman(*args: str, input: bytes | None = None, check: bool = True,
            timeout: float | None = 300) -> subprocess.CompletedProcess[bytes]:
-    return run([*PODMAN, *args], input=input, check=check, timeout=timeout)
+    proc = run([*PODMAN, *args], input=input, check=False, timeout=timeout)
+    lost = LOST_CGROUP.search(proc.stderr) if proc.returncode != 0 and args[:1] == ("exec",) else None
+    if lost:
+        log(f"recreating {lost.group(1).decode()}, which the host's systemd dropped; retrying podman exec")
+        os.makedirs(lost.group(1).decode(), exist_ok=True)
+        proc = run([*PODMAN, *args], input=input, check=False, timeout=timeout)
+    if check and proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip() or proc.stdout.decode(errors="replace").strip()
+        raise LabError(f"{' '.join([*PODMAN, *args][:4])}... failed ({proc.returncode}): {err[-800:]}")
+    return proc
 
 
 def sh(container: str, script: str, *, check: bool = True, input: bytes | None = None,
