@@ -28,14 +28,15 @@ def task_files(tasks: list[dict[str, t.Any]]) -> list[str]:
         entry = include.get("tasks_from", "main")
         if include.get("name") == "kubecerts.kubelet.kubelet_restart":
             found.append(entry)
-        elif include.get("name") == "kubecerts.kubelet.rotation":
+        elif include.get("name") in ("kubecerts.kubelet.rotation", "kubecerts.kubelet.repair"):
             found += task_files(load(f"roles/{include['name'].split('.')[-1]}/tasks/{entry}.yml"))
         for nested in ("block", "rescue", "always"):
             found += task_files(task.get(nested) or [])
     return found
 
 
-@pytest.mark.parametrize("playbook", ["playbooks/rotate.yml", "playbooks/rotate_ca.yml", "playbooks/trust_ca.yml"])
+@pytest.mark.parametrize("playbook", ["playbooks/rotate.yml", "playbooks/repair.yml", "playbooks/rotate_ca.yml",
+                                      "playbooks/trust_ca.yml"])
 def test_every_serial_play_stops_through_batch_end_not_max_fail_percentage(playbook):
     serial_plays = [play for play in load(playbook) if "serial" in play]
     assert serial_plays
