@@ -65,14 +65,14 @@ seealso:
 EXAMPLES = r"""
 - name: Open the rotation before the first node changes
   kubecerts.kubelet.rotation_report:
-    rotation: "{{ rotate_state }}"
+    rotation: "{{ rotation_state }}"
     state_file: ./kubelet-rotation/state.json
   run_once: true
 
 - name: Write the summary and close the rotation
   kubecerts.kubelet.rotation_report:
-    rotation: "{{ rotate_state }}"
-    records: "{{ ansible_play_hosts_all | map('extract', hostvars, 'rotate_record') }}"
+    rotation: "{{ rotation_state }}"
+    records: "{{ ansible_play_hosts_all | map('extract', hostvars, 'rotation_record') }}"
     report_dir: ./kubelet-rotation
     state_file: ./kubelet-rotation/state.json
     close: true

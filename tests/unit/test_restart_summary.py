@@ -3,6 +3,8 @@
 """The rotation summary: statuses and the per-node table."""
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.rollout import rotation
 
 
@@ -91,3 +93,21 @@ def test_a_state_from_another_cluster_has_nothing_pending():
     assert rotation.rotation_pending({"cp1": OLD}, foreign) == []
     assert rotation.rotation_pending({"cp1": OLD}, None) == []
     assert rotation.rotation_pending({"cp1": OLD}, {"cp1": "junk"}) == []
+
+
+def test_an_unfinished_rotate_all_run_is_resumed_with_its_id_and_fingerprints():
+    previous = {"id": "2026-01-01T00:00:00Z", "rotate_all": True, "complete": False, "before": {"cp1": OLD, "w1": OLD}}
+    state = rotation.rotation_begin({"cp1": NEW, "w1": OLD}, previous, True, "2026-02-02T00:00:00Z")
+    assert state == {"id": "2026-01-01T00:00:00Z", "rotate_all": True, "complete": False, "resumed": True,
+                     "before": {"cp1": OLD, "w1": OLD}}
+
+
+@pytest.mark.parametrize("previous, rotate_all", [
+    ({"id": "old", "rotate_all": True, "complete": False, "before": {"cp1": OLD}}, False),   # not a rotate_all run
+    ({"id": "old", "rotate_all": True, "complete": True, "before": {"cp1": OLD}}, True),     # finished
+    ({"id": "old", "rotate_all": False, "complete": False, "before": {"cp1": OLD}}, True),   # not rotate_all then
+    ({"id": "old", "rotate_all": True, "complete": False, "before": {"cp1": NEW}}, True),   # nothing pending
+    ({}, True), (None, True)])
+def test_anything_else_begins_a_new_rotation_from_the_certificates_now(previous, rotate_all):
+    state = rotation.rotation_begin({"cp1": OLD}, previous, rotate_all, "new")
+    assert state == {"id": "new", "rotate_all": rotate_all, "complete": False, "resumed": False, "before": {"cp1": OLD}}

@@ -20,17 +20,23 @@ def load(relative: str) -> t.Any:
 
 
 def task_files(tasks: list[dict[str, t.Any]]) -> list[str]:
+    """kubelet_restart's entry points that these tasks run, in order, following the other
+    roles of the collection they import or include."""
     found = []
     for task in tasks:
-        include = task.get("ansible.builtin.include_role") or {}
+        include = task.get("ansible.builtin.include_role") or task.get("ansible.builtin.import_role") or {}
+        entry = include.get("tasks_from", "main")
         if include.get("name") == "kubecerts.kubelet.kubelet_restart":
-            found.append(include.get("tasks_from", "main"))
+            found.append(entry)
+        elif include.get("name") in ("kubecerts.kubelet.rotation", "kubecerts.kubelet.repair"):
+            found += task_files(load(f"roles/{include['name'].split('.')[-1]}/tasks/{entry}.yml"))
         for nested in ("block", "rescue", "always"):
             found += task_files(task.get(nested) or [])
     return found
 
 
-@pytest.mark.parametrize("playbook", ["playbooks/rotate.yml", "playbooks/rotate_ca.yml", "playbooks/trust_ca.yml"])
+@pytest.mark.parametrize("playbook", ["playbooks/rotate.yml", "playbooks/repair.yml", "playbooks/rotate_ca.yml",
+                                      "playbooks/trust_ca.yml"])
 def test_every_serial_play_stops_through_batch_end_not_max_fail_percentage(playbook):
     serial_plays = [play for play in load(playbook) if "serial" in play]
     assert serial_plays

@@ -38,6 +38,21 @@ def rotation_pending(now: t.Mapping[str, t.Any] | None, began: t.Mapping[str, t.
     return pending
 
 
+
+def rotation_begin(current: t.Mapping[str, t.Any], previous: t.Mapping[str, t.Any] | None, rotate_all: bool,
+                   started: str) -> dict[str, t.Any]:
+    """The rotation this run carries out: the unfinished rotate_all run of ``previous`` (a
+    state.json) when some host of ``current`` (host to kubelet_certs_brief) is still on the
+    certificate it had when that run began, otherwise a new one with id ``started``. A state
+    file whose fingerprints match no host (another cluster, a rebuilt lab) starts a new
+    rotation, which reissues everything. Resuming keeps the fingerprints from when it began."""
+    previous = previous if isinstance(previous, t.Mapping) else {}
+    began = previous.get("before") if isinstance(previous.get("before"), t.Mapping) else {}
+    resuming = bool(rotate_all and previous.get("rotate_all") and not previous.get("complete", True)
+                    and rotation_pending(current, began))
+    return {"id": previous.get("id") if resuming else started, "rotate_all": bool(rotate_all), "complete": False,
+            "resumed": resuming, "before": {**current, **began} if resuming else dict(current)}
+
 def _day(moment: str | None) -> str:
     return moment[:10] if moment else "-"
 
