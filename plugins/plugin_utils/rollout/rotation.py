@@ -47,11 +47,13 @@ def rotation_begin(current: t.Mapping[str, t.Any], previous: t.Mapping[str, t.An
     file whose fingerprints match no host (another cluster, a rebuilt lab) starts a new
     rotation, which reissues everything. Resuming keeps the fingerprints from when it began."""
     previous = previous if isinstance(previous, t.Mapping) else {}
-    began = previous.get("before") if isinstance(previous.get("before"), t.Mapping) else {}
+    recorded = previous.get("before")
+    began: t.Mapping[str, t.Any] = recorded if isinstance(recorded, t.Mapping) else {}
     resuming = bool(rotate_all and previous.get("rotate_all") and not previous.get("complete", True)
                     and rotation_pending(current, began))
     return {"id": previous.get("id") if resuming else started, "rotate_all": bool(rotate_all), "complete": False,
             "resumed": resuming, "before": {**current, **began} if resuming else dict(current)}
+
 
 def _day(moment: str | None) -> str:
     return moment[:10] if moment else "-"
