@@ -38,7 +38,6 @@ def rotation_pending(now: t.Mapping[str, t.Any] | None, began: t.Mapping[str, t.
     return pending
 
 
-
 def rotation_begin(current: t.Mapping[str, t.Any], previous: t.Mapping[str, t.Any] | None, rotate_all: bool,
                    started: str) -> dict[str, t.Any]:
     """The rotation this run carries out: the unfinished rotate_all run of ``previous`` (a
