@@ -29,6 +29,11 @@ def _certs(record: dict[str, t.Any], roles: t.Sequence[str]) -> list[dict[str, t
 _fp = normalise_fingerprint
 
 
+def fleet_finding(code: str, path: str, message: str, hosts: t.Sequence[str], **extra: t.Any) -> dict[str, t.Any]:
+    """A finding about several nodes (or one node seen against the fleet), naming them."""
+    return {**finding(code, path, message), "nodes": list(hosts), **extra}
+
+
 def cluster_ca_fingerprints(nodes: dict[str, dict[str, t.Any]], explicit: t.Sequence[str] = (),
                             ca_host: str | None = None) -> tuple[list[str], str]:
     """The cluster CA's fingerprints and where they came from.
@@ -73,23 +78,22 @@ def duplicate_identities(nodes: dict[str, dict[str, t.Any]]) -> list[dict[str, t
             subject = holders[0][1].get("subject", "?")
             # One file can hold both roles (a shared client/serving pair): name it once.
             places = ", ".join(dict.fromkeys(f"{h}:{c.get('path')}" for h, c in holders))
-            found.append(dict(finding(
+            found.append(fleet_finding(
                 "duplicate_identity", holders[0][1].get("path", ""),
                 f"the same {what} ({short_fingerprint(fingerprint)}, subject {subject}) is on {len(hosts)} nodes: {places}; "
                 "the API server sees them as one node and the node authorizer rejects the others "
-                "('node \"X\" is not allowed to modify node \"Y\"'): issue each node its own certificate"),
-                nodes=hosts, node_paths={h: c.get("path", "") for h, c in holders}))
+                "('node \"X\" is not allowed to modify node \"Y\"'): issue each node its own certificate",
+                hosts, node_paths={h: c.get("path", "") for h, c in holders}))
     names: dict[str, list[str]] = collections.defaultdict(list)
     for host, record in sorted(nodes.items()):
         if record.get("node_name"):
             names[str(record["node_name"])].append(host)
     for name, hosts in sorted(names.items()):
         if len(hosts) > 1:
-            found.append(dict(finding(
+            found.append(fleet_finding(
                 "duplicate_identity", "",
                 f"{len(hosts)} hosts ({', '.join(hosts)}) report the same node name {name}: "
-                "only one of them can own Node " + name + "; set kubecerts_node_name or fix the hostname"),
-                nodes=hosts))
+                "only one of them can own Node " + name + "; set kubecerts_node_name or fix the hostname", hosts))
     return found
 
 
@@ -107,12 +111,11 @@ def kubeconfig_ca_mismatches(nodes: dict[str, dict[str, t.Any]],
             have = {_fp(f) for f in kubeconfig.get("ca_fingerprints") or []}
             if not have or have & wanted:
                 continue
-            found.append(dict(finding(
+            found.append(fleet_finding(
                 "kubeconfig_ca_mismatch", kubeconfig.get("path", ""),
                 f"{kubeconfig.get('path')} on {host} trusts {', '.join(short_fingerprint(f) for f in sorted(have))} "
                 f"but the cluster CA is {', '.join(short_fingerprint(f) for f in sorted(wanted))}: the kubelet cannot "
-                "verify the API server (NotReady after a CA rotation); add the cluster CA to the kubeconfig"),
-                nodes=[host]))
+                "verify the API server (NotReady after a CA rotation); add the cluster CA to the kubeconfig", [host]))
     return found
 
 
@@ -131,12 +134,11 @@ def cas_expiring_first(nodes: dict[str, dict[str, t.Any]]) -> list[dict[str, t.A
                 continue
             ca_end = parse_rfc3339(issuer["not_after"])
             if ca_end is not None and ca_end < leaf_end:
-                found.append(dict(finding(
+                found.append(fleet_finding(
                     "ca_expires_first", issuer.get("path", ""),
                     f"CA {issuer.get('subject')} ({issuer.get('path')}) expires {issuer['not_after']}, before "
                     f"{leaf.get('path')} ({leaf['not_after']}) which it signed: the leaf stops verifying on "
-                    "the CA's date; rotate the CA (rotate_ca) before then"),
-                    nodes=[host]))
+                    "the CA's date; rotate the CA (rotate_ca) before then", [host]))
     return found
 
 
