@@ -12,7 +12,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import truthy
 from ansible_collections.kubecerts.kubelet.plugins.modules.audit_report import ARGUMENT_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import report as _report
-from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import report_text
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import results as _results
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import ControllerAction
 
 _MISSING = object()
@@ -89,33 +89,22 @@ class ActionModule(ControllerAction):
             cas += load_certificates(args["ca_pem"].encode("utf-8", "replace"), "ca_pem")
             sources.append("ca_pem")
         ca_host = args["ca_host"] or task_vars.get("kubecerts_ca_host")
-        report = _report.build_report(
+        if args["results_dir"]:
+            _results.checked_slice(args["slice_number"], args["slice_count"])
+        judged = _report.judge_hosts(
             inputs, cas=cas, ca_source=" and ".join(sources),
             ca_host=str(ca_host) if ca_host else None, warn_days=warn_days,
             probe_kubelets=args["probe_kubelets"], probe_apiservers=args["probe_apiservers"],
             timeout=args["probe_timeout"], workers=args["probe_workers"])
+        extra: dict[str, t.Any] = {}
+        if args["results_dir"]:
+            # Before assemble_report: a slice's result holds no fleet findings; the merge makes them.
+            name = _results.result_file_name(args["slice_number"], args["slice_count"])
+            extra["result_file"] = os.path.join(args["results_dir"], name) if self._task.check_mode else \
+                _results.write_result(judged, [h.hostname for h in inputs], args["results_dir"],
+                                      args["slice_number"], args["slice_count"])
+        report = _report.assemble_report(judged)
 
-        report_dir = args["report_dir"]
-        if self._task.check_mode:
-            names = {"json": "report.json", "md": "report.md", "html": "report.html"}
-            files = {f: os.path.join(report_dir, names[f]) for f in args["formats"]}
-            if args["metrics"]:
-                files["prom"] = os.path.join(report_dir, "metrics.prom")
-        else:
-            files = _report.write_reports(report, report_dir, args["formats"], args["metrics"])
-
-        findings = [dict(item, host=host) for host, item in report_text.all_findings(report)]
-        return {
-            # Reports on the controller are output, not a change to any managed host.
-            "changed": False,
-            "report_files": files,
-            "generated_at": report["generated_at"],
-            "worst_severity": report["worst_severity"],
-            "threshold_reached": _report.should_fail(report["worst_severity"], args["fail_on"]),
-            "counts": report["counts"],
-            "node_status": {h: r["status"] for h, r in report["nodes"].items()},
-            "findings": findings,
-            "fleet_findings": report["fleet_findings"],
-            "cluster_ca": report["cluster_ca"],
-            "summary": report_text.summary_lines(report, args["summary_max_findings"]),
-        }
+        files = _report.report_files(report, args["report_dir"], args["formats"], args["metrics"],
+                                     self._task.check_mode)
+        return dict(_report.task_result(report, files, args["fail_on"], args["summary_max_findings"]), **extra)

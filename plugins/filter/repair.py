@@ -63,6 +63,7 @@ HINTS: dict[str, str] = {
     "unreachable": "no automatic fix: bring the host back, then run repair again",
     "key_unverified": "no automatic fix needed: install python3-cryptography or openssl on the node to check keys",
     "probe_failed": "no automatic fix: read the kubelet's log (journalctl -u kubelet)",
+    "audit_slice_missing": "no automatic fix: run the missing audit slice again (its hosts are named), then merge again",
     "identity_mismatch": "no automatic fix: the node contradicts the inventory about who it is; set "
                          "kubecerts_node_name or kubecerts_node_ips if the inventory is wrong, else treat the node "
                          "as compromised",

@@ -125,11 +125,33 @@ options:
       - How many findings the RV(summary) lists after the table (most severe first). The reports list all.
     type: int
     default: 40
+  results_dir:
+    description:
+      - Directory on the controller (or a shared one) for this run's result file, C(slice-<number>-of-<count>.json),
+        which M(kubecerts.kubelet.audit_merge) reads to build one fleet report from several audit slices.
+      - "The file holds what this run judged about each of O(hosts) before the fleet checks: certificate metadata,
+        fingerprints, CA certificates, probe results and findings, plus the slice's number and count, the hosts
+        it was to cover, when it ran and whether each host was inspected. No private key or credential: a result
+        that looks like one is refused."
+      - Not set means no result file.
+    type: path
+  slice_number:
+    description:
+      - Which slice of the inventory this run audits, from 1 to O(slice_count). Used with O(results_dir).
+    type: int
+    default: 1
+  slice_count:
+    description:
+      - Into how many slices the inventory is split. V(1) is an unsliced audit.
+    type: int
+    default: 1
 seealso:
   - module: kubecerts.kubelet.cert_info
     description: The per-host inspection whose results this module judges.
   - module: kubecerts.kubelet.kubelet_probe
     description: The same probes for ad-hoc use.
+  - module: kubecerts.kubelet.audit_merge
+    description: One fleet report from the result files of several audit slices.
   - name: x509-certificate-exporter
     description: The metric names C(metrics.prom) shares.
     link: https://github.com/enix/x509-certificate-exporter
@@ -273,6 +295,11 @@ cluster_ca:
   returned: success
   type: dict
   sample: {fingerprints: ["A3:AF:EF:..."], source: "CA certificate on cp1", subjects: []}
+result_file:
+  description: The result file written into O(results_dir) (in check mode, the one that would be written).
+  returned: success and O(results_dir) is set
+  type: str
+  sample: kubelet-cert-audit/results/slice-2-of-3.json
 summary:
   description:
     - The end-of-play table (node, certificate, expires, residual time, issuer, status) in the style of
@@ -309,6 +336,9 @@ ARGUMENT_SPEC = dict(
     warn_days=dict(type="int", default=30),
     fail_on=dict(type="str", choices=["critical", "warning", "never"], default="critical"),
     summary_max_findings=dict(type="int", default=40),
+    results_dir=dict(type="path"),
+    slice_number=dict(type="int", default=1),
+    slice_count=dict(type="int", default=1),
 )
 
 

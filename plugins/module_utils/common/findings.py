@@ -66,6 +66,8 @@ FINDING_CODES: dict[str, tuple[str, str]] = {
     "ca_expires_first": (WARNING, "The CA expires before a certificate it signed; renewing the leaf will not help."),
     "unreachable": (CRITICAL, "A host or port could not be reached."),
     "probe_failed": (CRITICAL, "The TLS handshake with the kubelet port failed (for example: tls: internal error, no serving certificate)."),
+    "audit_slice_missing": (CRITICAL, "A merged audit lacks a slice's result file, or a host no slice audited: "
+                                      "the fleet checks could not see those hosts."),
 }
 
 

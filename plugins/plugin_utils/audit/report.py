@@ -189,10 +189,13 @@ def _probe_all(hosts: t.Sequence[HostInput], nodes: dict[str, dict[str, t.Any]],
     return apiservers
 
 
-def build_report(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), ca_source: str = "",
-                 ca_host: str | None = None, warn_days: int = 30, probe_kubelets: bool = True,
-                 probe_apiservers: bool = True, timeout: float = _probe.DEFAULT_TIMEOUT,
-                 workers: int = _probe.MAX_WORKERS, now: datetime.datetime | None = None) -> dict[str, t.Any]:
+def judge_hosts(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), ca_source: str = "",
+                ca_host: str | None = None, warn_days: int = 30, probe_kubelets: bool = True,
+                probe_apiservers: bool = True, timeout: float = _probe.DEFAULT_TIMEOUT,
+                workers: int = _probe.MAX_WORKERS, now: datetime.datetime | None = None) -> dict[str, t.Any]:
+    """Everything one audit run knows before the fleet checks: each host's record with its own
+    and its probes' findings, the API server probes and the cluster CA. An audit slice's result
+    file holds exactly this, so that a merge can run the fleet checks over all slices."""
     now = now or core.utcnow()
     nodes = {h.hostname: node_record(h) for h in hosts}
 
@@ -206,8 +209,24 @@ def build_report(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), c
             fp_source += " (certificate from cert_info)"
 
     apiservers = _probe_all(hosts, nodes, cas, probe_kubelets, probe_apiservers, timeout, workers, now)
+    return {
+        "generated_at": core.iso(now),
+        "warn_days": warn_days,
+        "ca_host": ca_host,
+        "cluster_ca": {"fingerprints": cluster_fps, "source": fp_source,
+                       "subjects": [core.name_string(c.subject) for c in cas]},
+        "cluster_ca_explicit": bool(explicit),
+        "nodes": nodes,
+        "apiservers": apiservers,
+    }
 
-    fleet = _fleet.fleet_findings(nodes, cluster_fps)
+
+def assemble_report(judged: dict[str, t.Any], extra_fleet: t.Sequence[dict[str, t.Any]] = (),
+                    generator: str = "kubecerts.kubelet.audit_report") -> dict[str, t.Any]:
+    """The report from judged hosts: the fleet checks over all of them (plus ``extra_fleet``,
+    findings about the audit run itself), the counts and the verdict. Changes ``judged``."""
+    nodes = judged["nodes"]
+    fleet = _fleet.fleet_findings(nodes, judged["cluster_ca"]["fingerprints"]) + list(extra_fleet)
     _fleet.attach(nodes, fleet)
 
     counts = {s: 0 for s in ("critical", "warning", "info")}
@@ -219,18 +238,22 @@ def build_report(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), c
                 counts[item["severity"]] += 1
     overall = worst_severity([{"severity": r["worst_severity"]} for r in nodes.values()] + list(fleet))
     return {
-        "generated_at": core.iso(now),
-        "generator": "kubecerts.kubelet.audit_report",
-        "warn_days": warn_days,
-        "cluster_ca": {"fingerprints": cluster_fps, "source": fp_source,
-                       "subjects": [core.name_string(c.subject) for c in cas]},
+        "generated_at": judged["generated_at"],
+        "generator": generator,
+        "warn_days": judged["warn_days"],
+        "cluster_ca": judged["cluster_ca"],
         "worst_severity": overall,
         "counts": counts,
         "node_count": len(nodes),
         "nodes": nodes,
         "fleet_findings": fleet,
-        "apiservers": apiservers,
+        "apiservers": judged["apiservers"],
     }
+
+
+def build_report(hosts: t.Sequence[HostInput], **options: t.Any) -> dict[str, t.Any]:
+    """The whole audit of ``hosts`` in one run (``judge_hosts`` options)."""
+    return assemble_report(judge_hosts(hosts, **options))
 
 
 def _row(hostname: str, status: str, related: t.Sequence[dict[str, t.Any]],
@@ -275,6 +298,38 @@ def certificate_rows(report: dict[str, t.Any]) -> list[dict[str, t.Any]]:
         if not certs and not others:
             rows.append(_row(hostname, "ok", []))
     return rows
+
+
+def report_files(report: dict[str, t.Any], directory: str, formats: t.Sequence[str], metrics: bool,
+                 check_mode: bool) -> dict[str, str]:
+    """Writes the reports, or in check mode names the files that would be written."""
+    if not check_mode:
+        return write_reports(report, directory, formats, metrics)
+    names = {"json": "report.json", "md": "report.md", "html": "report.html"}
+    files = {f: os.path.join(directory, names[f]) for f in formats if f in names}
+    if metrics:
+        files["prom"] = os.path.join(directory, "metrics.prom")
+    return files
+
+
+def task_result(report: dict[str, t.Any], files: dict[str, str], fail_on: str, max_findings: int) -> dict[str, t.Any]:
+    """What the audit_report and audit_merge tasks return about a report."""
+    from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import report_text
+
+    return {
+        # Reports on the controller are output, not a change to any managed host.
+        "changed": False,
+        "report_files": files,
+        "generated_at": report["generated_at"],
+        "worst_severity": report["worst_severity"],
+        "threshold_reached": should_fail(report["worst_severity"], fail_on),
+        "counts": report["counts"],
+        "node_status": {h: r["status"] for h, r in report["nodes"].items()},
+        "findings": [dict(item, host=host) for host, item in report_text.all_findings(report)],
+        "fleet_findings": report["fleet_findings"],
+        "cluster_ca": report["cluster_ca"],
+        "summary": report_text.summary_lines(report, max_findings),
+    }
 
 
 def write_reports(report: dict[str, t.Any], directory: str, formats: t.Sequence[str] = ("json", "md", "html"),

@@ -1,0 +1,272 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Audit slices: the result file each audit run writes, and the merge of many into one report.
+
+An audit over part of the inventory (an AWX job slice, a ``--limit``) cannot run the fleet
+checks over the whole fleet: a node whose identity was copied to a node in another slice
+looks fine in both. So each run writes what it judged about its own hosts, before the
+fleet checks, to ``slice-<number>-of-<count>.json``; ``merge`` reads the files of all
+slices, runs the fleet checks over every host and builds the report an unsliced run would
+have written. A slice without a file, or a host that no slice covered, is an
+``audit_slice_missing`` finding, never a silent gap.
+
+A result file holds certificate metadata, fingerprints, CA certificates (public) and probe
+results. ``assert_public`` refuses to write one that holds anything that looks like a
+private key or a credential.
+"""
+from __future__ import annotations
+
+import datetime
+import glob
+import json
+import os
+import re
+import typing as t
+
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import io
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, InvalidOption, KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings import finding
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import parse_rfc3339
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import fleet as _fleet
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import report as _report
+
+RESULT_FORMAT = "kubecerts.kubelet.audit-result"
+RESULT_VERSION = 1
+MERGE_GENERATOR = "kubecerts.kubelet.audit_merge"
+RESULT_NAME = re.compile(r"^slice-([0-9]+)-of-([0-9]+)\.json$")
+# PEM armour of every private key format, and the kubeconfig and API fields that carry
+# credentials. None of them belongs in a result file.
+_SECRET_TEXT = re.compile(r"PRIVATE KEY-----|client-key-data|\btoken\b\s*[:=]", re.IGNORECASE)
+_SECRET_FIELDS = frozenset({"client-key-data", "client_key_data", "client-key", "token", "password",
+                            "private_key", "key_pem", "key_data"})
+
+
+class SliceResult(t.NamedTuple):
+    """One slice's result file, read and checked."""
+    path: str
+    number: int
+    count: int
+    generated_at: datetime.datetime
+    hosts: list[str]
+    host_status: dict[str, str]
+    judged: dict[str, t.Any]
+
+
+def checked_slice(number: int, count: int) -> tuple[int, int]:
+    if count < 1 or not 1 <= number <= count:
+        raise InvalidOption(f"slice {number} of {count}: the slice count must be at least 1 and the slice "
+                            "number between 1 and the count")
+    return number, count
+
+
+def result_file_name(number: int, count: int) -> str:
+    return f"slice-{number}-of-{count}.json"
+
+
+def host_status(record: dict[str, t.Any]) -> str:
+    """How far the audit got with one host: ``inspected``, ``probe_only`` or ``failed``
+    (unreachable, cert_info failed or skipped; its findings say which)."""
+    if record.get("probe_only"):
+        return "probe_only"
+    return "inspected" if record.get("inspected") else "failed"
+
+
+def assert_public(value: t.Any, where: str = "result") -> None:
+    """Raises when ``value`` holds a private key or a credential anywhere."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if str(key).lower() in _SECRET_FIELDS:
+                raise KubecertsError(f"{where}.{key}: a credential field; refusing to write the audit result")
+            assert_public(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            assert_public(item, f"{where}[{index}]")
+    elif isinstance(value, str) and _SECRET_TEXT.search(value):
+        raise KubecertsError(f"{where}: looks like a private key or a credential; refusing to write the audit result")
+
+
+def result_document(judged: dict[str, t.Any], hosts: t.Sequence[str], number: int, count: int) -> dict[str, t.Any]:
+    """A slice's result file: what it judged about ``hosts`` (the hosts it was to cover)."""
+    checked_slice(number, count)
+    return {
+        "format": RESULT_FORMAT,
+        "version": RESULT_VERSION,
+        "generator": "kubecerts.kubelet.audit_report",
+        "generated_at": judged["generated_at"],
+        "slice": {"number": number, "count": count},
+        "hosts": list(hosts),
+        "host_status": {h: host_status(r) for h, r in judged["nodes"].items()},
+        "judged": judged,
+    }
+
+
+def write_result(judged: dict[str, t.Any], hosts: t.Sequence[str], directory: str, number: int, count: int) -> str:
+    """Writes this slice's result file atomically into ``directory`` (created when missing)
+    and returns its path. The data is serialised before the fleet checks change it."""
+    document = result_document(judged, hosts, number, count)
+    text = json.dumps(document, indent=1, sort_keys=True, default=str) + "\n"
+    assert_public(json.loads(text))
+    io.make_directory(directory, what="audit results directory")
+    path = os.path.join(directory, result_file_name(number, count))
+    # Public certificate data only (assert_public); readable like the reports.
+    io.atomic_write(path, text.encode("utf-8"), mode=0o644)
+    return path
+
+
+def _require(condition: bool, path: str, problem: str) -> None:
+    if not condition:
+        raise InputFileError(path, f"not a usable audit result file: {problem}")
+
+
+def load_result(path: str) -> SliceResult:
+    """One result file, checked enough that the merge cannot trip over it. A corrupt or
+    foreign file is a one-line error that names it."""
+    try:
+        document = json.loads(io.read_bounded(path).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputFileError(path, f"not an audit result file (not JSON: {exc})") from None
+    _require(isinstance(document, dict) and document.get("format") == RESULT_FORMAT, path,
+             f"format is not {RESULT_FORMAT}")
+    _require(document.get("version") == RESULT_VERSION, path,
+             f"version {document.get('version')!r}, this collection reads {RESULT_VERSION}")
+    piece, judged = document.get("slice"), document.get("judged")
+    _require(isinstance(piece, dict) and isinstance(piece.get("number"), int) and isinstance(piece.get("count"), int)
+             and 1 <= piece["number"] <= piece["count"], path, "slice number and count missing or out of range")
+    moment = parse_rfc3339(document.get("generated_at"))
+    _require(moment is not None, path, "generated_at is not a date")
+    hosts = document.get("hosts")
+    _require(isinstance(hosts, list) and all(isinstance(h, str) for h in hosts), path, "hosts is not a list of names")
+    _require(isinstance(judged, dict) and isinstance(judged.get("nodes"), dict)
+             and all(isinstance(r, dict) and isinstance(r.get("findings"), list) for r in judged["nodes"].values()),
+             path, "judged.nodes is not a map of host records")
+    _require(isinstance(judged.get("apiservers"), list) and isinstance(judged.get("cluster_ca"), dict)
+             and isinstance(judged["cluster_ca"].get("fingerprints"), list) and isinstance(judged.get("warn_days"), int),
+             path, "judged lacks apiservers, cluster_ca or warn_days")
+    _require(set(judged["nodes"]) == set(hosts), path, "the host records do not match the host list")
+    return SliceResult(path, piece["number"], piece["count"], t.cast(datetime.datetime, moment), list(hosts),
+                       {h: host_status(r) for h, r in judged["nodes"].items()}, judged)
+
+
+def result_files(directory: str) -> list[str]:
+    """The slice result files in ``directory``."""
+    if not os.path.isdir(directory):
+        raise InputFileError(directory, "no such audit results directory")
+    return sorted(p for p in glob.glob(os.path.join(directory, "slice-*-of-*.json"))
+                  if RESULT_NAME.match(os.path.basename(p)))
+
+
+def _merge_apiservers(results: t.Sequence[SliceResult]) -> list[dict[str, t.Any]]:
+    """One entry per API server URL; the first slice's probe, used by the hosts of all slices."""
+    merged: dict[str, dict[str, t.Any]] = {}
+    for result in results:
+        for probe in result.judged["apiservers"]:
+            if not isinstance(probe, dict) or not probe.get("url"):
+                continue
+            entry = merged.setdefault(probe["url"], dict(probe, used_by=[]))
+            entry["used_by"] = sorted(set(entry["used_by"]) | set(probe.get("used_by") or []))
+    return [merged[url] for url in sorted(merged)]
+
+
+def _cluster_ca(results: t.Sequence[SliceResult], nodes: dict[str, dict[str, t.Any]]) -> dict[str, t.Any]:
+    """The cluster CA as an unsliced run would decide it: the operator's CA when a slice had
+    one, else the same vote over all hosts."""
+    explicit = [r.judged["cluster_ca"] for r in results if r.judged.get("cluster_ca_explicit")]
+    if explicit:
+        return {"fingerprints": sorted({f for ca in explicit for f in ca["fingerprints"]}),
+                "source": " and ".join(dict.fromkeys(str(ca.get("source", "")) for ca in explicit)),
+                "subjects": sorted({s for ca in explicit for s in ca.get("subjects") or []})}
+    ca_host = next((r.judged.get("ca_host") for r in results if r.judged.get("ca_host")), None)
+    fingerprints, source = _fleet.cluster_ca_fingerprints(nodes, (), ca_host)
+    cas = _report._ca_from_results(nodes, fingerprints) if fingerprints else []
+    if cas:
+        source += " (certificate from cert_info)"
+    return {"fingerprints": fingerprints, "source": source, "subjects": [core.name_string(c.subject) for c in cas]}
+
+
+def _missing_host_record(host: str) -> dict[str, t.Any]:
+    record = _report.node_record(_report.HostInput(host, host, result=None))
+    record["findings"] = [dict(finding(
+        "audit_slice_missing", "", f"{host} is in no audit slice's result file: it was not audited and the fleet "
+        "checks did not see it; run its slice again"), source="audit")]
+    return record
+
+
+def merge(results: t.Sequence[SliceResult], expected_hosts: t.Sequence[str] = (),
+          stale_after: datetime.timedelta = datetime.timedelta(hours=12),
+          where: str = "") -> dict[str, t.Any]:
+    """The fleet report over the slices in ``results``, as one unsliced audit of all their
+    hosts would have written it, plus ``slices`` (what was merged, what is missing).
+
+    ``expected_hosts``: every host the audit should have covered (the inventory); those in
+    no slice get an ``audit_slice_missing`` finding. A slice file generated more than
+    ``stale_after`` before the newest one belongs to an earlier audit: it counts as missing.
+    """
+    if not results:
+        raise InputFileError(where or "audit results", "no audit result files (slice-<n>-of-<count>.json) to merge")
+    first = results[0]
+    by_number: dict[int, SliceResult] = {}
+    for result in results:
+        if result.count != first.count:
+            raise InputFileError(result.path, f"slice count {result.count} differs from {first.count} in {first.path}: "
+                                              "results of differently sliced audits are mixed; remove the stale ones")
+        if result.number in by_number:
+            raise InputFileError(result.path, f"slice {result.number} of {result.count} again "
+                                              f"(also {by_number[result.number].path})")
+        if result.judged["warn_days"] != first.judged["warn_days"]:
+            raise InputFileError(result.path, f"warn_days {result.judged['warn_days']} differs from "
+                                              f"{first.judged['warn_days']} in {first.path}")
+        by_number[result.number] = result
+
+    newest = max(r.generated_at for r in results)
+    stale = {n: r for n, r in by_number.items() if newest - r.generated_at > stale_after}
+    merged = [r for n, r in sorted(by_number.items()) if n not in stale]
+    nodes: dict[str, dict[str, t.Any]] = {}
+    owner: dict[str, str] = {}
+    for result in merged:
+        for host in result.hosts:
+            if host in nodes:
+                raise InputFileError(result.path, f"host {host} is also in {owner[host]}: the slices overlap")
+            nodes[host] = result.judged["nodes"][host]
+            owner[host] = result.path
+    uncovered = [h for h in dict.fromkeys(expected_hosts) if h not in nodes]
+    for host in uncovered:
+        nodes[host] = _missing_host_record(host)
+
+    extra = []
+    missing = sorted(set(range(1, first.count + 1)) - set(by_number))
+    for number in missing:
+        extra.append(_fleet.fleet_finding(
+            "audit_slice_missing", "", f"slice {number} of {first.count} has no result file"
+            f"{' in ' + where if where else ''}: its hosts were not audited and the fleet checks did not see them"
+            + (f" (not in any slice: {', '.join(uncovered)})" if uncovered else "") + "; run the slice again", uncovered))
+    for number, result in sorted(stale.items()):
+        extra.append(_fleet.fleet_finding(
+            "audit_slice_missing", result.path, f"slice {number} of {result.count} ({result.path}) is from "
+            f"{core.iso(result.generated_at)}, older than the newest slice by more than "
+            f"{stale_after.total_seconds() / 3600:g} h: an earlier audit's result, not merged; run the slice again",
+            [h for h in result.hosts if h in uncovered]))
+    if uncovered and not missing and not stale:
+        extra.append(_fleet.fleet_finding(
+            "audit_slice_missing", "", f"{len(uncovered)} hosts are in no slice's result file: {', '.join(uncovered)}; "
+            "the slices did not cover the inventory", uncovered))
+
+    oldest = min(r.generated_at for r in merged) if merged else newest
+    judged = {
+        # The merged data is as old as its oldest slice (what audit staleness alerts need).
+        "generated_at": core.iso(oldest),
+        "warn_days": first.judged["warn_days"],
+        "cluster_ca": _cluster_ca(merged, nodes),
+        "nodes": nodes,
+        "apiservers": _merge_apiservers(merged),
+    }
+    report = _report.assemble_report(judged, extra, generator=MERGE_GENERATOR)
+    report["slices"] = {
+        "count": first.count,
+        "merged": [{"number": r.number, "file": r.path, "generated_at": core.iso(r.generated_at), "hosts": r.hosts,
+                    "failed_hosts": sorted(h for h, s in r.host_status.items() if s == "failed")} for r in merged],
+        "missing": missing,
+        "stale": [{"number": n, "file": r.path, "generated_at": core.iso(r.generated_at)} for n, r in sorted(stale.items())],
+        "uncovered_hosts": uncovered,
+    }
+    return report
