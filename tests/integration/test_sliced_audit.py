@@ -1,0 +1,172 @@
+# Copyright (c) kubecerts.kubelet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A sliced audit of the real lab sees the whole fleet once merged.
+
+One lab (cp1, kubeadm1, hand1, k3s1) with seed 003's copied identity: hand1 holds kubeadm1's
+client pair. The audit runs in three slices (one ``--limit`` each) that put kubeadm1 and hand1
+in different slices, so neither slice can see the copy; ``audit_merge`` must find it, and its
+findings must equal those of one unsliced audit of the same lab. A missing slice and a corrupt
+result file must be named.
+
+Runs only with KUBECERTS_REAL_LAB=1 (tools/real-lab-test.sh), like test_real_lab.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import typing as t
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LABCTL = os.path.join(ROOT, "tests", "lab", "labctl.py")
+PREFIX = os.environ.get("LAB_PREFIX_BASE", "kcl") + "s"
+# cp1 and three workers; the copied pair (kubeadm1's, on hand1) spans slices 1 and 2.
+SLICES = (("cp1", "kubeadm1"), ("hand1",), ("k3s1",))
+NODES = tuple(n for piece in SLICES for n in piece)
+
+pytestmark = [
+    pytest.mark.skipif(os.environ.get("KUBECERTS_REAL_LAB") != "1",
+                       reason="the lab runs only with KUBECERTS_REAL_LAB=1 "
+                              "(root, podman and the binaries of tests/lab/kube/build.sh)"),
+    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("podman") is None,
+                       reason="the lab needs root and podman"),
+]
+
+
+def labctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, LABCTL, *args], capture_output=True, text=True, timeout=1800)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"labctl {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-3000:]}")
+    return proc
+
+
+class Lab:
+    def __init__(self, lab_dir: str) -> None:
+        self.dir = lab_dir
+        self.inventory = os.path.join(lab_dir, "inventory.yml")
+        self.work = os.path.dirname(lab_dir)
+
+    def playbook(self, name: str, *args: str, ok: bool | None = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(["ansible-playbook", "-i", self.inventory, f"kubecerts.kubelet.{name}", *args],
+                              capture_output=True, text=True, timeout=900, cwd=self.work)
+        if ok is not None and (proc.returncode == 0) != ok:
+            raise AssertionError(f"{name} {' '.join(args)}: rc {proc.returncode}:\n{proc.stdout[-4000:]}\n"
+                                 f"{proc.stderr[-2000:]}")
+        return proc
+
+    def audit(self, report_dir: str, *args: str) -> dict[str, t.Any]:
+        self.playbook("audit", "-e", f"audit_report_dir={report_dir}", "-e", "audit_fail_on=never",
+                      "-e", "audit_print_summary=false", *args)
+        with open(os.path.join(report_dir, "report.json"), encoding="utf-8") as handle:
+            return t.cast(t.Dict[str, t.Any], json.load(handle))
+
+
+@pytest.fixture(scope="module")
+def lab() -> t.Iterator[Lab]:
+    lab_dir = os.path.join(tempfile.mkdtemp(prefix="kubecerts-sliced-audit-"), "lab")
+    try:
+        labctl("up", "--workers", "3", "--lab-dir", lab_dir, "--prefix", PREFIX)
+        labctl("break", "--lab-dir", lab_dir, "--node", "hand1", "--scenario", "copied-identity", "--from", "kubeadm1")
+        yield Lab(lab_dir)
+    finally:
+        labctl("down", "--lab-dir", lab_dir, "--prefix", PREFIX, check=False)
+        shutil.rmtree(os.path.dirname(lab_dir), ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def audits(lab: Lab) -> dict[str, t.Any]:
+    """One unsliced audit, then three slices into one shared results directory."""
+    unsliced = lab.audit(os.path.join(lab.work, "unsliced"), "-e", "audit_results_dir=")
+    results = os.path.join(lab.work, "results")
+    slices = [lab.audit(os.path.join(lab.work, f"slice{number}"), "--limit", ",".join(hosts),
+                        "-e", f"audit_results_dir={results}", "-e", f"audit_slice_number={number}",
+                        "-e", "audit_slice_count=3")
+              for number, hosts in enumerate(SLICES, 1)]
+    return {"unsliced": unsliced, "slices": slices, "results": results}
+
+
+def merge(lab: Lab, results: str, report_dir: str, ok: bool | None = True,
+          *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, t.Any] | None]:
+    proc = lab.playbook("audit_merge", "-e", f"audit_results_dir={results}", "-e", f"audit_report_dir={report_dir}",
+                        "-e", "audit_metrics=true", *args, ok=ok)
+    path = os.path.join(report_dir, "report.json")
+    if not os.path.exists(path):
+        return proc, None
+    with open(path, encoding="utf-8") as handle:
+        return proc, t.cast(t.Dict[str, t.Any], json.load(handle))
+
+
+def node_findings(report: dict[str, t.Any]) -> dict[str, list[tuple[str, str, str, str]]]:
+    return {host: sorted((f["code"], f.get("path") or "", f["severity"], f.get("source", ""))
+                         for f in record["findings"]) for host, record in report["nodes"].items()}
+
+
+def fleet(report: dict[str, t.Any]) -> list[tuple[str, str, tuple[str, ...]]]:
+    return sorted((f["code"], f.get("path") or "", tuple(sorted(f["nodes"]))) for f in report["fleet_findings"])
+
+
+def test_each_slice_wrote_its_result_file_without_private_material(audits: dict[str, t.Any]) -> None:
+    names = sorted(os.listdir(audits["results"]))
+    assert names == ["slice-1-of-3.json", "slice-2-of-3.json", "slice-3-of-3.json"]
+    for number, hosts in enumerate(SLICES, 1):
+        with open(os.path.join(audits["results"], f"slice-{number}-of-3.json"), encoding="utf-8") as handle:
+            text = handle.read()
+        document = json.loads(text)
+        assert document["slice"] == {"number": number, "count": 3}
+        assert document["hosts"] == list(hosts)
+        assert document["host_status"] == {h: "inspected" for h in hosts}
+        assert "PRIVATE KEY" not in text and "client-key-data" not in text and '"token"' not in text
+
+
+def test_no_slice_alone_sees_the_copied_identity(audits: dict[str, t.Any]) -> None:
+    assert "duplicate_identity" in {f["code"] for f in audits["unsliced"]["fleet_findings"]}
+    for report in audits["slices"]:
+        assert "duplicate_identity" not in {f["code"] for f in report["fleet_findings"]}
+
+
+def test_merged_findings_equal_the_unsliced_audit(lab: Lab, audits: dict[str, t.Any]) -> None:
+    report_dir = os.path.join(lab.work, "merged")
+    proc, merged = merge(lab, audits["results"], report_dir, None)
+    assert merged is not None
+    unsliced = audits["unsliced"]
+    assert node_findings(merged) == node_findings(unsliced)
+    assert fleet(merged) == fleet(unsliced)
+    duplicates = [f for f in merged["fleet_findings"] if f["code"] == "duplicate_identity"]
+    assert duplicates and {tuple(sorted(f["nodes"])) for f in duplicates} == {("hand1", "kubeadm1")}
+    assert merged["counts"] == unsliced["counts"] and merged["worst_severity"] == unsliced["worst_severity"]
+    assert merged["cluster_ca"]["fingerprints"] == unsliced["cluster_ca"]["fingerprints"]
+    assert merged["slices"]["missing"] == [] and merged["slices"]["uncovered_hosts"] == []
+    assert sorted(os.listdir(report_dir)) == ["metrics.prom", "report.html", "report.json", "report.md"]
+    # duplicate_identity is critical: the merge play fails after writing the reports, as the audit does.
+    assert proc.returncode != 0 and "merged from 3 of 3 slices" in proc.stdout
+
+
+def test_a_missing_slice_is_named_and_fails(lab: Lab, audits: dict[str, t.Any]) -> None:
+    partial = os.path.join(lab.work, "results-partial")
+    shutil.copytree(audits["results"], partial)
+    os.unlink(os.path.join(partial, "slice-2-of-3.json"))
+    proc, merged = merge(lab, partial, os.path.join(lab.work, "merged-partial"), False, "-e", "audit_fail_on=critical")
+    assert merged is not None
+    assert merged["slices"]["missing"] == [2] and merged["slices"]["uncovered_hosts"] == ["hand1"]
+    assert [f["code"] for f in merged["nodes"]["hand1"]["findings"]] == ["audit_slice_missing"]
+    assert any(f["code"] == "audit_slice_missing" and "slice 2 of 3" in f["message"] for f in merged["fleet_findings"])
+    assert "missing 2" in proc.stdout
+    with open(os.path.join(lab.work, "merged-partial", "report.md"), encoding="utf-8") as handle:
+        assert "slice 2 of 3 has no result file" in handle.read()
+
+
+def test_a_corrupt_result_file_is_a_one_line_error_naming_it(lab: Lab, audits: dict[str, t.Any]) -> None:
+    corrupt = os.path.join(lab.work, "results-corrupt")
+    shutil.copytree(audits["results"], corrupt)
+    bad = os.path.join(corrupt, "slice-3-of-3.json")
+    with open(bad, "w", encoding="utf-8") as handle:
+        handle.write('{"format": "kubecerts.kubelet.audit-result", "version": 1, "slice": ')
+    report_dir = os.path.join(lab.work, "merged-corrupt")
+    proc, merged = merge(lab, corrupt, report_dir, False)
+    assert merged is None and not os.path.exists(report_dir)
+    assert f"{bad}: not an audit result file (not JSON" in proc.stdout
