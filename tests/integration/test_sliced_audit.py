@@ -140,6 +140,8 @@ def test_merged_findings_equal_the_unsliced_audit(lab: Lab, audits: dict[str, t.
     assert duplicates and {tuple(sorted(f["nodes"])) for f in duplicates} == {("hand1", "kubeadm1")}
     assert merged["counts"] == unsliced["counts"] and merged["worst_severity"] == unsliced["worst_severity"]
     assert merged["cluster_ca"]["fingerprints"] == unsliced["cluster_ca"]["fingerprints"]
+    assert [(a["url"], a["used_by"]) for a in merged["apiservers"]] == \
+        [(a["url"], a["used_by"]) for a in unsliced["apiservers"]]
     assert merged["slices"]["missing"] == [] and merged["slices"]["uncovered_hosts"] == []
     assert sorted(os.listdir(report_dir)) == ["metrics.prom", "report.html", "report.json", "report.md"]
     # duplicate_identity is critical: the merge play fails after writing the reports, as the audit does.

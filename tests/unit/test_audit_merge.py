@@ -236,3 +236,21 @@ def test_slice_numbers_are_checked(number, count):
 def test_sample_ca_is_public(cluster_ca):
     """The CA certificate PEM that cert_info may return is public: allowed in a result file."""
     _results.assert_public({"pem": pkifactory.cert_pem(cluster_ca.cert).decode()})
+
+
+def test_markdown_lists_the_slices(fleet, tmp_path):
+    write_slices(fleet, tmp_path, numbers=(1, 3))
+    text = report_text.markdown(merged(tmp_path, [h.hostname for h in fleet]))
+    assert "Merged 2 of 3 slices." in text and "- slice 2: **missing**" in text
+    assert "failed: down" in text and "- in no slice: worker2, stale" in text
+
+
+def test_api_server_probes_are_merged_by_url(fleet, tmp_path):
+    url = "https://10.0.0.1:6443"
+    for number, users in ((1, ["cp1", "worker1"]), (2, ["worker2"]), (3, [])):
+        hosts = [h for h in fleet if h.hostname in SLICES[number - 1]]
+        judged = _report.judge_hosts(copy.deepcopy(hosts), **OPTIONS)
+        judged["apiservers"] = [{"url": url, "used_by": users, "findings": [], "reachable": True}] if users else []
+        _results.write_result(judged, [h.hostname for h in hosts], str(tmp_path), number, 3)
+    assert merged(tmp_path)["apiservers"] == [{"url": url, "used_by": ["cp1", "worker1", "worker2"], "findings": [],
+                                               "reachable": True}]

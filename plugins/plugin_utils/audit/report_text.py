@@ -131,6 +131,16 @@ def markdown(report: dict[str, t.Any]) -> str:
                 f"{_md(item['message'])}" for item in report["fleet_findings"]]
     else:
         out.append("None.")
+    if report.get("slices"):
+        pieces = report["slices"]
+        out += ["", "## Slices", "", f"Merged {len(pieces['merged'])} of {pieces['count']} slices."]
+        out += [f"- slice {s['number']}: {_md(s['file'])}, {s['generated_at']}, {len(s['hosts'])} hosts"
+                + (f", failed: {_md(', '.join(s['failed_hosts']))}" if s["failed_hosts"] else "")
+                for s in pieces["merged"]]
+        out += [f"- slice {n}: **missing**" for n in pieces["missing"]]
+        out += [f"- slice {s['number']}: **stale** ({_md(s['file'])}, {s['generated_at']})" for s in pieces["stale"]]
+        if pieces["uncovered_hosts"]:
+            out.append(f"- in no slice: {_md(', '.join(pieces['uncovered_hosts']))}")
     if report["apiservers"]:
         out += ["", "## API servers", "", "| URL | Used by | Result |", "|---|---|---|"]
         for probe in report["apiservers"]:
