@@ -114,7 +114,8 @@ def test_result_file_holds_no_private_material(fleet, tmp_path):
     {"pem": "-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n"},
     {"users": [{"user": {"token": "abc.def"}}]},
     {"client-key-data": "TUlJ"},
-    {"note": "token: abc"},
+    {"note": "bearer eyJhbGciOiJSUzI1NiIs.eyJpc3MiOiJrdWJlcm5ldGVz.c2ln"},
+    {"kubeconfig": "users:\n- user:\n    client-key-data: TUlJ"},
 ])
 def test_a_result_with_a_secret_is_refused(fleet, tmp_path, secret):
     judged = _report.judge_hosts(copy.deepcopy(fleet[:1]), **OPTIONS)

@@ -35,9 +35,9 @@ RESULT_FORMAT = "kubecerts.kubelet.audit-result"
 RESULT_VERSION = 1
 MERGE_GENERATOR = "kubecerts.kubelet.audit_merge"
 RESULT_NAME = re.compile(r"^slice-([0-9]+)-of-([0-9]+)\.json$")
-# PEM armour of every private key format, and the kubeconfig and API fields that carry
-# credentials. None of them belongs in a result file.
-_SECRET_TEXT = re.compile(r"PRIVATE KEY-----|client-key-data|\btoken\b\s*[:=]", re.IGNORECASE)
+# PEM armour of every private key format, a JSON Web Token (service account tokens), and the
+# kubeconfig and API fields that carry credentials. None of them belongs in a result file.
+_SECRET_TEXT = re.compile(r"PRIVATE KEY-----|client-key-data|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.")
 _SECRET_FIELDS = frozenset({"client-key-data", "client_key_data", "client-key", "token", "password",
                             "private_key", "key_pem", "key_data"})
 
