@@ -45,16 +45,16 @@ options:
     elements: path
   expected_hosts:
     description:
-      - Every inventory host the sliced audit was meant to cover. Those in no slice's file get an
-        C(audit_slice_missing) finding; the C(audit_merge) playbook passes the hosts of C(audit_hosts).
+      - "Every inventory host the sliced audit was meant to cover. Those in no slice's file get an
+        C(audit_slice_missing) finding; the C(audit_merge) playbook passes the hosts of C(audit_hosts)."
       - Empty means only the slice numbers are checked.
     type: list
     elements: str
     default: []
   stale_after_hours:
     description:
-      - A slice file generated more than this many hours before the newest one is an earlier audit's: it is not
-        merged and its slice counts as missing.
+      - A slice file generated more than this many hours before the newest one is an earlier audit's result; it
+        is not merged and its slice counts as missing.
     type: float
     default: 12
   report_dir:
