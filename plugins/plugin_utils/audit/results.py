@@ -46,7 +46,7 @@ class SliceResult(t.NamedTuple):
     """One slice's result file, read and checked."""
     path: str
     number: int
-    count: int
+    total: int     # the slice count
     generated_at: datetime.datetime
     hosts: list[str]
     host_status: dict[str, str]
@@ -207,11 +207,11 @@ def merge(results: t.Sequence[SliceResult], expected_hosts: t.Sequence[str] = ()
     first = results[0]
     by_number: dict[int, SliceResult] = {}
     for result in results:
-        if result.count != first.count:
-            raise InputFileError(result.path, f"slice count {result.count} differs from {first.count} in {first.path}: "
+        if result.total != first.total:
+            raise InputFileError(result.path, f"slice count {result.total} differs from {first.total} in {first.path}: "
                                               "results of differently sliced audits are mixed; remove the stale ones")
         if result.number in by_number:
-            raise InputFileError(result.path, f"slice {result.number} of {result.count} again "
+            raise InputFileError(result.path, f"slice {result.number} of {result.total} again "
                                               f"(also {by_number[result.number].path})")
         if result.judged["warn_days"] != first.judged["warn_days"]:
             raise InputFileError(result.path, f"warn_days {result.judged['warn_days']} differs from "
@@ -234,15 +234,15 @@ def merge(results: t.Sequence[SliceResult], expected_hosts: t.Sequence[str] = ()
         nodes[host] = _missing_host_record(host)
 
     extra = []
-    missing = sorted(set(range(1, first.count + 1)) - set(by_number))
+    missing = sorted(set(range(1, first.total + 1)) - set(by_number))
     for number in missing:
         extra.append(_fleet.fleet_finding(
-            "audit_slice_missing", "", f"slice {number} of {first.count} has no result file"
+            "audit_slice_missing", "", f"slice {number} of {first.total} has no result file"
             f"{' in ' + where if where else ''}: its hosts were not audited and the fleet checks did not see them"
             + (f" (not in any slice: {', '.join(uncovered)})" if uncovered else "") + "; run the slice again", uncovered))
     for number, result in sorted(stale.items()):
         extra.append(_fleet.fleet_finding(
-            "audit_slice_missing", result.path, f"slice {number} of {result.count} ({result.path}) is from "
+            "audit_slice_missing", result.path, f"slice {number} of {result.total} ({result.path}) is from "
             f"{core.iso(result.generated_at)}, older than the newest slice by more than "
             f"{stale_after.total_seconds() / 3600:g} h: an earlier audit's result, not merged; run the slice again",
             [h for h in result.hosts if h in uncovered]))
@@ -262,7 +262,7 @@ def merge(results: t.Sequence[SliceResult], expected_hosts: t.Sequence[str] = ()
     }
     report = _report.assemble_report(judged, extra, generator=MERGE_GENERATOR)
     report["slices"] = {
-        "count": first.count,
+        "count": first.total,
         "merged": [{"number": r.number, "file": r.path, "generated_at": core.iso(r.generated_at), "hosts": r.hosts,
                     "failed_hosts": sorted(h for h, s in r.host_status.items() if s == "failed")} for r in merged],
         "missing": missing,
