@@ -2,8 +2,11 @@
 # The lab's own stage of `make test`: build (or find cached) kube-apiserver,
 # kube-controller-manager, kubelet, kubectl, etcd and the fake CRI from the Go module proxy,
 # then bring up cp1 and five real kubelets in podman and check that the lab is what it claims
-# and that every seed shows with the components' own messages. See docs/lab.md.
+# and that every seed shows with the components' own messages; then a dual-stack lab of three
+# nodes for san_missing_ip_family, issuance and approval over both families. See docs/lab.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/lab/kube/build.sh
 KUBECERTS_REAL_LAB=1 python -m pytest -q tests/integration/test_real_lab.py
+# Dual-stack nodes (IPv4 + unique-local IPv6 on a podman network of its own; about 100 s).
+KUBECERTS_REAL_LAB=1 python -m pytest -q tests/integration/test_dual_stack_lab.py

@@ -74,7 +74,9 @@ def create_dual_stack_network(prefix: str) -> str:
     seed = int(hashlib.sha256(prefix.encode()).hexdigest()[:8], 16)
     errors = []
     for attempt in range(8):
-        slot = (seed + attempt * 37) % 150 + 100          # 10.100.0.0/24 ... 10.249.0.0/24
+        # 10.128.0.0/24 ... 10.247.0.0/24: clear of podman's 10.88.0.0/16 and of the service
+        # network 10.96.0.0/12, where the signer refuses node addresses.
+        slot = (seed + attempt * 37) % 120 + 128
         v4, v6 = f"10.{slot}.0.0/24", f"fd00:6b63:6c64:{slot:x}::/64"
         proc = podman("network", "create", "--ipv6", "--subnet", v6, "--subnet", v4,
                       "--label", f"{LABEL}={prefix}", name, check=False)
