@@ -236,9 +236,10 @@ def test_csr_approve_checks_both_families(lab: Lab) -> None:
     proc = lab.ansible("localhost", "-c", "local", "-m", "kubecerts.kubelet.csr_approve", "-a", args)
     result = one_line_results(proc.stdout)["localhost"]
     skipped = {c["name"]: c for c in result["skipped_csrs"]}
+    kubelets, hostile = skipped[csr["metadata"]["name"]], skipped["dual-stack-hostile"]
     assert result["approved"] == []
-    assert skipped[csr["metadata"]["name"]]["codes"] == ["IPNotVouched"] and v6 in skipped[csr["metadata"]["name"]]["reason"]
-    assert skipped["dual-stack-hostile"]["codes"] == ["IPNotOnNode"] and hostile_ip in skipped["dual-stack-hostile"]["reason"]
+    assert kubelets["codes"] == ["IPNotVouched"] and v6 in kubelets["reason"]
+    assert hostile["codes"] == ["IPNotOnNode"] and hostile_ip in hostile["reason"]
 
     # The playbook vouches for the inventory's addresses, both families: approve one, deny the other.
     lab.playbook(os.path.join(ROOT, "playbooks", "approve_csrs.yml"))
