@@ -14,6 +14,7 @@ from ansible_collections.kubecerts.kubelet.plugins.filter import repair
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import san
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings import FINDING_CODES
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import inspection
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import facts as node_facts
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import gather as gather_node
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.csr_policy import (
     APPROVE,
@@ -100,6 +101,11 @@ def test_both_families_covered_in_any_spelling_is_healthy(node, cluster_ca):
     node.write_serving(*pkifactory.node_serving(cluster_ca, NODE, ips=[NODE_IP, V6_EXPANDED]))
     found = codes(node.inspect(node_ips=[NODE_IP, "fd00:6b63:0::11"]))
     assert not {"san_missing_ip", "san_missing_ip_family"} & set(found)
+
+
+def test_node_ip_flag_values_are_read_as_the_kubelet_reads_them():
+    assert node_facts.parse_ip_list(f"10.0.0.11,{V6_EXPANDED}") == ["10.0.0.11", V6]
+    assert node_facts.parse_ip_list("::ffff:10.0.0.11, fe80::1%eth0, ::") == ["10.0.0.11"]
 
 
 def test_the_kubelets_node_ip_flag_makes_the_node_dual_stack(node, cluster_ca):
