@@ -24,6 +24,7 @@ FIXES: dict[str, str] = {
     # The node's own certificates, fixed by issuing new ones.
     **dict.fromkeys(("expired", "expiring_soon", "not_yet_valid", "key_mismatch", "untrusted_issuer",
                      "wrong_identity", "self_signed_serving", "san_missing_ip", "san_missing_dns",
+                     "san_missing_ip_family",
                      "san_loopback_only", "served_san_mismatch", "served_untrusted", "wrong_usage"), "reissue"),
     # A key that is shared with another node, or too weak, must not be reused.
     **dict.fromkeys(("duplicate_identity", "weak_key"), "reissue_new_key"),

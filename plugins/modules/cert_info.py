@@ -18,7 +18,7 @@ description:
   - Finding codes (see RV(findings)) C(missing), C(unparsable), C(broken_symlink), C(current_not_symlink),
     C(weak_permissions), C(expired), C(expiring_soon), C(not_yet_valid), C(key_mismatch), C(key_unverified),
     C(weak_key), C(untrusted_issuer), C(wrong_identity), C(wrong_usage), C(self_signed_serving),
-    C(san_missing_ip), C(san_missing_dns), C(san_loopback_only), C(kubeconfig_ca_mismatch) and
+    C(san_missing_ip), C(san_missing_ip_family), C(san_missing_dns), C(san_loopback_only), C(kubeconfig_ca_mismatch) and
     C(apiserver_san_mismatch) are documented with their severity and remedy in the collection's
     C(docs/cert_info.md).
   - Bad input (a corrupt or truncated PEM file, a directory where a file should be, an unreadable or binary

@@ -21,6 +21,7 @@ import socket
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import kubelet_policy as policy
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import san
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import IdentityPlanted, IdentityRefused
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.kubelet_policy import NodeTruth
 
@@ -98,12 +99,13 @@ def decide(host: str, variables: t.Mapping[str, t.Any], other_hosts: t.Iterable[
     connect = str(variables.get("ansible_host") or host).strip()
     explicit_ips = _string_list(host, IPS_VARIABLE, variables.get(IPS_VARIABLE))
     for value in explicit_ips:
-        if policy.parse_ip(value) is None:
+        if san.parse_ip(value) is None:
             raise IdentityRefused(f"{host}: {IPS_VARIABLE} entry {value!r} is not an IP address")
     # A loopback answer (ansible_connection=local, "localhost") says nothing about the node's address.
     connect_ips = [ip for ip in resolve(connect)
                    if (parsed := policy.parse_ip(ip)) is not None and not parsed.is_loopback]
-    ips = list(dict.fromkeys([str(policy.parse_ip(v)) for v in explicit_ips] + list(connect_ips)))
+    # One spelling per address (fd00:0:0::0a and fd00::a are one SAN), IPv4 and IPv6 alike.
+    ips = list(dict.fromkeys([t.cast(str, san.normal_ip(v)) for v in explicit_ips] + list(connect_ips)))
 
     explicit_name = str(variables.get(NAME_VARIABLE) or "").strip()
     others = {o.lower() for o in other_hosts if o != host}

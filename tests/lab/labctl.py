@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--lab-dir", default=".lab")
     p_up.add_argument("--prefix", default="kcl")
     p_up.add_argument("--no-wait", action="store_true", help="return once the nodes are started")
+    p_up.add_argument("--dual-stack", action="store_true",
+                      help="put the nodes on a dual-stack podman network (IPv4 + unique-local IPv6); "
+                           "each kubelet reports both addresses")
 
     p_down = sub.add_parser("down", help="remove the containers and DIR, keep the cached image")
     p_down.add_argument("--lab-dir", default=".lab")
@@ -48,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             only = [n.strip() for n in args.nodes.split(",") if n.strip()] if args.nodes else None
-            lab.up(args.workers, args.lab_dir, args.prefix, only=only, wait=not args.no_wait)
+            lab.up(args.workers, args.lab_dir, args.prefix, only=only, wait=not args.no_wait,
+                   dual_stack=args.dual_stack)
         elif args.command == "down":
             lab.down(args.lab_dir, args.prefix)
         elif args.command == "heal":

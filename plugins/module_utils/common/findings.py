@@ -51,6 +51,8 @@ FINDING_CODES: dict[str, tuple[str, str]] = {
     "self_signed_serving": (WARNING, "The kubelet serving certificate is self-signed, so the API server cannot verify it."),
     # Subject alternative names
     "san_missing_ip": (WARNING, "The serving certificate lacks one of the node's IP addresses (kubectl logs/exec/port-forward fail)."),
+    "san_missing_ip_family": (WARNING, "A dual-stack node's serving certificate covers its addresses of one IP family "
+                                       "(IPv4 or IPv6) but none of the other's, so clients of that family fail."),
     "san_missing_dns": (WARNING, "The serving certificate lacks one of the node's DNS names."),
     "san_loopback_only": (WARNING, "The certificate covers only 127.0.0.0/8, ::1 or localhost."),
     # Kubeconfig

@@ -53,6 +53,35 @@ def same_ip(a: t.Any, b: t.Any) -> bool:
     return first is not None and second is not None and canonical_ip(first) == canonical_ip(second)
 
 
+def normal_ip(text: t.Any) -> str | None:
+    """The one spelling of an IP text (compressed IPv6, an IPv4-mapped address as its IPv4
+    address), or None when ``text`` is not an IP: ``fd00:0:0::0a`` and ``fd00::a`` give the
+    same text, so sets and dictionaries of addresses compare as ``same_ip`` does."""
+    address = parse_ip(text)
+    return None if address is None else str(canonical_ip(address))
+
+
+def ip_family(text: t.Any) -> int | None:
+    """4 or 6 for an IP text (an IPv4-mapped IPv6 address is IPv4, as for Go), else None."""
+    address = parse_ip(text)
+    return None if address is None else canonical_ip(address).version
+
+
+def uncovered_families(node_ips: t.Iterable[str], ip_sans: t.Iterable[str]) -> list[int]:
+    """The IP families (4, 6) of which a dual-stack node's certificate covers none of the
+    node's addresses while it covers an address of the other family. Empty for a single-stack
+    node, and for a certificate that covers no address of the node at all (a different fault)."""
+    sans = {normal_ip(s) for s in ip_sans} - {None}
+    by_family: dict[int, list[bool]] = {}
+    for ip in node_ips:
+        family, normal = ip_family(ip), normal_ip(ip)
+        if family is not None:
+            by_family.setdefault(family, []).append(normal in sans)
+    if len(by_family) < 2 or not any(any(covered) for covered in by_family.values()):
+        return []
+    return sorted(family for family, covered in by_family.items() if not any(covered))
+
+
 def _lower(text: str) -> str:
     return text.translate(_ASCII_LOWER)
 

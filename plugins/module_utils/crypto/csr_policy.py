@@ -89,10 +89,12 @@ def build_policy(allowed_dns_patterns: t.Sequence[str] = (), allowed_cidrs: t.Se
     for node, addresses in (node_addresses or {}).items():
         if not isinstance(addresses, (list, tuple)):
             raise InvalidPolicy(f"node_addresses: {node!r} must map to a list of IPs")
-        parsed = [rules_of_kubelets.parse_ip(a) for a in addresses]
+        # One spelling per address (san.normal_ip), so that an inventory's fd00:0:0::0a vouches
+        # for a SAN the CSR spells fd00::a.
+        parsed = [san.normal_ip(str(a).strip()) for a in addresses]
         if None in parsed:
             raise InvalidPolicy(f"node_addresses: {node!r} lists {list(addresses)}, which are not all IP addresses")
-        vouched[str(node)] = frozenset(str(a) for a in parsed)
+        vouched[str(node)] = frozenset(t.cast(t.List[str], parsed))
     names = {}
     for node, listed in (node_dns_names or {}).items():
         if not isinstance(listed, (list, tuple)) or not all(isinstance(n, str) for n in listed):
@@ -213,7 +215,10 @@ def decide(csr: t.Mapping[str, t.Any], get_node: NodeLookup, policy: Policy,
             return verdict(SKIP, [Finding("DNSNotVouched", f"DNS SANs {unvouched_dns} are on Node {node!r}'s own "
                                           "status, which its kubelet writes, but neither node_dns_names nor "
                                           "allowed_dns_patterns vouch for them; left pending")], node, san_pair)
-    return verdict(APPROVE, [], node, san_pair, passed=_passed_summary(signer, node, sans, spec))
+    passed = _passed_summary(signer, node, sans, spec)
+    if signer == SERVING_SIGNER:
+        passed += _family_note(node, node_object, sans.ips)
+    return verdict(APPROVE, [], node, san_pair, passed=passed)
 
 
 def _parse_request(encoded: t.Any) -> tuple[t.Any, str]:
@@ -272,16 +277,10 @@ def _expiration_findings(spec: t.Mapping[str, t.Any], policy: Policy) -> list[Fi
     return []
 
 
-def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address, or None for anything else (an IP SAN can smuggle in a network)."""
-    try:
-        return ipaddress.ip_address(value)
-    except ValueError:
-        return None
-
-
-def _in_any(address: t.Any, networks: t.Sequence[t.Any]) -> bool:
-    return address is not None and any(address in net for net in networks)
+def _in_any(ip: str, networks: t.Sequence[t.Any]) -> bool:
+    """Whether the IP text lies in one of ``networks`` (an IPv4-mapped address as its IPv4 one)."""
+    address = san.parse_ip(ip)
+    return address is not None and any(san.canonical_ip(address) in net for net in networks)
 
 
 _DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z", re.IGNORECASE)
@@ -328,13 +327,26 @@ def _unvouched_ips(node: str, node_object: t.Mapping[str, t.Any], ips: t.Sequenc
     # writes into its status: neither allowed_cidrs (a network, not an owner) nor a certificate
     # it was once issued makes it this node's.
     others = frozenset().union(*(a for n, a in policy.node_addresses.items() if n != node))
-    left = [ip for ip in ips if str(_ip(ip)) not in vouched]
-    of_others = [ip for ip in left if str(_ip(ip)) in others]
-    open_ips = [ip for ip in left if ip not in of_others and not _in_any(_ip(ip), policy.allowed_cidrs)]
+    left = [ip for ip in ips if san.normal_ip(ip) not in vouched]
+    of_others = [ip for ip in left if san.normal_ip(ip) in others]
+    open_ips = [ip for ip in left if ip not in of_others and not _in_any(ip, policy.allowed_cidrs)]
     if open_ips and served is not None:
-        by_certificate = {str(_ip(ip)) for ip in served(node, node_object, open_ips)}
-        open_ips = [ip for ip in open_ips if str(_ip(ip)) not in by_certificate]
+        by_certificate = {san.normal_ip(ip) for ip in served(node, node_object, open_ips)}
+        open_ips = [ip for ip in open_ips if san.normal_ip(ip) not in by_certificate]
     return [ip for ip in left if ip in of_others or ip in open_ips], of_others
+
+
+def _family_note(node: str, node_object: t.Mapping[str, t.Any], ips: t.Sequence[str]) -> str:
+    """A dual-stack Node's CSR that asks for one family only is approved (every SAN it asks for
+    is the node's and vouched for; denying it would leave the kubelet with no serving certificate
+    at all), and the reason says what it lacks: the audit reports it as san_missing_ip_family."""
+    node_ips = rules_of_kubelets.node_status_addresses(node_object)[0]
+    lost = san.uncovered_families(node_ips, ips)
+    if not lost:
+        return ""
+    absent = [ip for ip in node_ips if san.ip_family(ip) in lost]
+    return (f"; note: it covers none of Node {node!r}'s IPv{lost[0]} addresses {absent}, so clients of that family "
+            "will fail (the audit reports san_missing_ip_family)")
 
 
 def _passed_summary(signer: str, node: str, sans: t.Any, spec: t.Mapping[str, t.Any]) -> str:

@@ -384,6 +384,17 @@ class Inspection:
                                                 f"the node's addresses {', '.join(self.node_ips + self.node_dns_names)}")
             return
         missing_ips = [ip for ip in self.node_ips if not any(san.same_ip(ip, have) for have in ips)]
+        # A dual-stack node whose certificate covers one family only: every client of the other
+        # family fails, which the per-address finding would not say.
+        lost = san.uncovered_families(self.node_ips, ips)
+        family_ips = [ip for ip in missing_ips if san.ip_family(ip) in lost]
+        if family_ips:
+            families = " and ".join(f"IPv{family}" for family in lost)
+            self.add("san_missing_ip_family", path,
+                     f"{label} {path} covers none of the node's {families} addresses ({', '.join(family_ips)}), "
+                     f"only the other family's, so clients reaching the node over {families} fail; reissue it "
+                     f"with IP SANs {', '.join(self.node_ips)}")
+            missing_ips = [ip for ip in missing_ips if ip not in family_ips]
         if missing_ips:
             what = "has no IP SANs" if not ips else f"lacks IP SAN {', '.join(missing_ips)}"
             self.add("san_missing_ip", path, f"{label} {path} {what}, so kubectl logs/exec/port-forward to "

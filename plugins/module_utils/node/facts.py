@@ -34,6 +34,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.pem import 
     der_to_pem,
     split_pem,
 )
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import san
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.redact import (
     looks_like_certificate_der,
     looks_like_private_key_der,
@@ -423,15 +424,14 @@ def fqdn(short: str, hosts_file: str = "/etc/hosts") -> str | None:
 
 
 def parse_ip_list(value: str) -> list[str]:
-    """``--node-ip`` style comma-separated addresses; unspecified addresses mean "auto"."""
+    """``--node-ip`` style comma-separated addresses (``<v4>,<v6>`` on a dual-stack node), each
+    read as the kubelet's net.ParseIP reads it and spelled once (common/san.py); unspecified
+    addresses mean "auto"."""
     ips: list[str] = []
     for part in value.split(","):
-        try:
-            address = ipaddress.ip_address(part.strip())
-        except ValueError:
-            continue
-        if not address.is_unspecified:
-            ips.append(str(address))
+        address = san.parse_ip(part.strip())
+        if address is not None and not address.is_unspecified:
+            ips.append(str(san.canonical_ip(address)))
     return ips
 
 

@@ -48,6 +48,10 @@ def host_vars(node: dict[str, t.Any], lab_dir: str) -> dict[str, t.Any]:
             "kubecerts_kubelet_config": paths["config"],
             "kubecerts_node_ca_cert": paths["ca_cert"],
         })
+    if node.get("ipv6"):
+        # The controller is the authority on a node's addresses: a dual-stack node's inventory
+        # lists both families, as an operator's would.
+        hv["kubecerts_node_ips"] = [node["ip"], node["ipv6"]]
     if node["layout"] == "k3s":
         hv["kubecerts_kubelet_service"] = paths["service"]
     return hv

@@ -60,12 +60,12 @@ def _same_lab(state: dict[str, t.Any] | None, prefix: str, specs: list[NodeSpec]
 
 
 def up(workers: int = 4, lab_dir: str = ".lab", prefix: str = "kcl", only: list[str] | None = None,
-       wait: bool = True) -> dict[str, t.Any]:
+       wait: bool = True, dual_stack: bool = False) -> dict[str, t.Any]:
     started = time.monotonic()
     lab_dir = os.path.abspath(lab_dir)
     specs = plan(workers, only)
     state = read_state(lab_dir)
-    if _same_lab(state, prefix, specs):
+    if _same_lab(state, prefix, specs) and bool(state and state.get("network")) == dual_stack:
         assert state is not None
         write_controller_files(state)
         log(f"lab {prefix} already up in {lab_dir} ({len(specs)} nodes); use down first to rebuild it")
@@ -90,10 +90,15 @@ def up(workers: int = 4, lab_dir: str = ".lab", prefix: str = "kcl", only: list[
              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
              "nodes": [{"name": s.name, "container": nodes.container_name(prefix, s.name)} for s in specs]}
     write_state(state)  # lets `down` find the containers should anything below fail
-    ips = parallel(lambda s: nodes.create(prefix, s.name, images[s.variant], lab_dir), specs)
+    network = nodes.create_dual_stack_network(prefix) if dual_stack else None
+    if network:
+        state["network"] = network
+        write_state(state)
+    ips = parallel(lambda s: nodes.create(prefix, s.name, images[s.variant], lab_dir, network), specs)
+    ipv6 = parallel(lambda n: nodes.address6(n["container"]), state["nodes"]) if network else [""] * len(specs)
     state["api_server"] = f"https://{ips[0]}:{kube.API_PORT}"
     token = kube.new_token()
-    trees = _lay_out(state, specs, ips, keys, public_key, token.value)
+    trees = _lay_out(state, specs, ips, keys, public_key, token.value, ipv6)
     containers = [n["container"] for n in state["nodes"]]
     parallel(lambda pair: nodes.push(*pair), list(zip(containers, trees)))
     # cp1 first: a kubelet that starts before its bootstrap token exists is refused, exits,
@@ -179,7 +184,7 @@ def _control_plane_pki(keys: dict[str, t.Any], node: Node) -> dict[str, bytes]:
 
 
 def _lay_out(state: dict[str, t.Any], specs: list[NodeSpec], ips: list[str], keys: dict[str, t.Any],
-             public_key: bytes, token: str) -> list[Tree]:
+             public_key: bytes, token: str, ipv6: list[str]) -> list[Tree]:
     """Issues every certificate, writes the controller's copies and returns each node's files."""
     lab_dir, api_server = state["lab_dir"], state["api_server"]
     ca: pki.CA = keys["ca"]
@@ -202,13 +207,13 @@ def _lay_out(state: dict[str, t.Any], specs: list[NodeSpec], ips: list[str], key
     write_private(p["admin_kubeconfig"], admin_conf)
 
     trees = []
-    for spec, ip, entry in zip(specs, ips, state["nodes"]):
+    for spec, ip, ip6, entry in zip(specs, ips, ipv6, state["nodes"]):
         layout = LAYOUTS[spec.layout]
-        node = Node(spec.name, ip, api_server)
+        node = Node(spec.name, ip, api_server, ip6)
         tree = authorized_keys(public_key) + layout.ca_files(ca_pem) + layout.config_files(node, ca_pem)
         client_key, serving_key = keys[f"{spec.name}/client"], keys[f"{spec.name}/serving"]
         if layout.shared_pair:
-            pair = pki.node_serving(ca, spec.name, [ip], serving_key, client_too=True)
+            pair = pki.node_serving(ca, spec.name, node.addresses, serving_key, client_too=True)
             tree += layout.client_files(pki.cert_pem(pair), pki.key_pem(serving_key))
         else:
             if layout.bootstraps(node):
@@ -216,11 +221,11 @@ def _lay_out(state: dict[str, t.Any], specs: list[NodeSpec], ips: list[str], key
             else:
                 client = pki.node_client(ca, spec.name, client_key)
                 tree += layout.client_files(pki.cert_pem(client), pki.key_pem(client_key))
-            serving = pki.node_serving(ca, spec.name, [ip], serving_key)
+            serving = pki.node_serving(ca, spec.name, node.addresses, serving_key)
             tree += layout.serving_files(pki.cert_pem(serving), pki.key_pem(serving_key))
         if spec.control_plane:
             tree += control_plane_files(node, _control_plane_pki(keys, node), admin_conf, controller_manager_conf)
-        entry.update({"ip": ip, "layout": spec.layout, "variant": spec.variant,
+        entry.update({"ip": ip, "ipv6": ip6, "layout": spec.layout, "variant": spec.variant,
                       "image": state["images"][spec.variant], "profile": layout.profile,
                       "control_plane": spec.control_plane, "bootstrapped": layout.bootstraps(node),
                       "paths": layout.paths()})
@@ -290,6 +295,7 @@ def down(lab_dir: str = ".lab", prefix: str | None = None) -> None:
         existing = set(nodes.labelled(state.get("prefix", prefix)))
         names |= {n["container"] for n in state.get("nodes", []) if n["container"] in existing}
     nodes.remove(sorted(names))
+    nodes.remove_network(prefix)
     if os.path.isdir(lab_dir):
         unknown = set(os.listdir(lab_dir)) - LAB_ENTRIES
         if unknown:

@@ -24,6 +24,16 @@ class Node:
     name: str
     ip: str
     api_server: str   # https://<cp1 IP>:6443
+    ipv6: str = ""    # dual-stack labs only: the node's second address, reported as a second InternalIP
+
+    @property
+    def addresses(self) -> list[str]:
+        return [self.ip, self.ipv6] if self.ipv6 else [self.ip]
+
+    @property
+    def node_ip(self) -> str:
+        """The kubelet's --node-ip: IPv4 first, so that the API server reaches it over IPv4."""
+        return ",".join(self.addresses)
 
     @property
     def control_plane(self) -> bool:
@@ -111,7 +121,7 @@ class Kubeadm(Layout):
     def config_files(self, node: Node, ca_pem: bytes, serving: str = "file") -> Tree:
         # kubeadm init writes the control plane's kubelet.conf with named entries; a kubelet
         # that joined through TLS bootstrap writes the default-* names itself.
-        flags = f"--node-ip={node.ip}"
+        flags = f"--node-ip={node.node_ip}"
         tree = self.serving_mode_files(node, serving)
         if node.control_plane:
             flags += " --register-with-taints=node-role.kubernetes.io/control-plane:NoSchedule"
@@ -158,7 +168,7 @@ class HandBuilt(Layout):
     def serving_mode_files(self, node: Node, serving: str) -> Tree:
         flags = [f"--config={self.config}", f"--kubeconfig={self.kubeconfig}",
                  f"--client-ca-file={self.ca_cert}", f"--hostname-override={node.name}",
-                 f"--node-ip={node.ip}"]
+                 f"--node-ip={node.node_ip}"]
         if serving == "file":
             flags += [f"--tls-cert-file={self.serving_cert}", f"--tls-private-key-file={self.serving_key}"]
         unit = HAND_UNIT.format(flags=" \\\n  ".join(flags))
@@ -214,7 +224,7 @@ class K3s(Layout):
                                      kubeconfig=self.kubeconfig, agent=self.agent)
         return self.serving_mode_files(node, serving) + [
             file("/etc/rancher/k3s/config.yaml",
-                 dump_yaml({"server": node.api_server, "node-ip": node.ip, "node-name": node.name})),
+                 dump_yaml({"server": node.api_server, "node-ip": node.node_ip, "node-name": node.name})),
             file(self.kubeconfig, kubeconfig(node.api_server, cluster="local", user="user", context="Default",
                                              namespace="default", ca_file=self.ca_cert,
                                              cert_file=self.client_cert, key_file=self.client_key)),

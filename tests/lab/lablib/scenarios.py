@@ -42,7 +42,7 @@ class Target:
         return str(self.state["lab_dir"])
 
     def as_layout_node(self) -> Node:
-        return Node(self.name, self.node["ip"], self.state["api_server"])
+        return Node(self.name, self.node["ip"], self.state["api_server"], self.node.get("ipv6", ""))
 
     def ca(self) -> pki.CA:
         with open(os.path.join(self.lab_dir, "ca", "ca.crt"), "rb") as crt, \
@@ -209,6 +209,22 @@ def _reissue_node(target: Target, valid: str) -> None:
     target.restart_kubelet()
 
 
+def ipv4_only_serving(target: Target) -> str:
+    """A dual-stack node whose serving certificate was issued for its IPv4 address alone, as
+    by a tool that knew only the address it connects to."""
+    if not target.node.get("ipv6"):
+        raise LabError(f"ipv4-only-serving needs a dual-stack node; {target.name} has no IPv6 address "
+                       "(labctl.py up --dual-stack)")
+    layout, ca = target.layout, target.ca()
+    key = pki.new_key(layout.serving_kind)
+    cert = pki.node_serving(ca, target.name, [target.node["ip"]], key, client_too=layout.shared_pair)
+    target.push(layout.serving_files(pki.cert_pem(cert), pki.key_pem(key)))
+    target.restart_kubelet()
+    return (f"{target.name}: serving certificate covers {target.node['ip']} but not {target.node['ipv6']}; "
+            f"TLS clients by IPv6 fail with \"x509: certificate is valid for {target.node['ip']}, not "
+            f"{target.node['ipv6']}\"")
+
+
 def _reissue_apiserver(target: Target, ca: pki.CA, dns: list[str], ips: list[str],
                        extra: Tree | None = None) -> None:
     key = pki.new_key("rsa")
@@ -272,6 +288,7 @@ SCENARIOS: dict[str, tuple[str, t.Callable[..., str]]] = {
     "stale-ca": ("004", stale_ca),
     "expired": ("-", expired),
     "expiring": ("-", expiring),
+    "ipv4-only-serving": ("-", ipv4_only_serving),
 }
 
 
