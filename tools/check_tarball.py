@@ -1,7 +1,7 @@
 """Installs a built collection tarball into an empty collections path and checks it.
 
 Fails when the tarball carries files meant to stay in the repository (tests, the lab,
-the venv, reports), or when ansible-doc cannot render a module with examples and a
+the venv, reports) or lacks one meant for users (the Prometheus rules), or when ansible-doc cannot render a module with examples and a
 RETURN block in which every key has ``returned`` and ``sample``.
 """
 from __future__ import annotations
@@ -14,14 +14,17 @@ import tarfile
 import tempfile
 
 FORBIDDEN_PREFIXES = ("tests/", ".venv/", ".build/", ".lab/", "kubelet-cert-audit/",
-                      "molecule/", "tools/", "benchmarks/", ".ci/", "demo-output/")
+                      "molecule/", "tools/", "benchmarks/", ".ci/", "demo-output/", "extras/prometheus/tests/")
+# Files an installed collection must carry for its users.
+REQUIRED = ("extras/prometheus/kubecerts-rules.yml",)
 
 
 def check_contents(tarball: str) -> list[str]:
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
     return [f"tarball carries {n}" for n in names
-            if n.startswith(FORBIDDEN_PREFIXES) or "/__pycache__/" in n]
+            if n.startswith(FORBIDDEN_PREFIXES) or "/__pycache__/" in n] + [
+        f"tarball lacks {n}" for n in REQUIRED if n not in names]
 
 
 def return_problems(module: str, returns: dict, prefix: str = "") -> list[str]:

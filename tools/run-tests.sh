@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite, in order of cost: unit, integration (a real kube-apiserver on loopback),
-# sanity, lint, typecheck (mypy), build, molecule on the lab, then the lab's own fidelity and
-# seed tests. The Kubernetes binaries are built from the Go module proxy first (cached: a no-op).
+# prom (promtool over the shipped alerting rules), sanity, lint, typecheck (mypy), build,
+# molecule on the lab, then the lab's own fidelity and seed tests. The Kubernetes binaries
+# are built from the Go module proxy first (cached: a no-op).
 # Each stage runs even if an earlier one failed, so one CI run shows every failure;
 # the exit status is non-zero when any stage failed.
 set -uo pipefail
@@ -23,6 +24,7 @@ stage() {
 stage unit python -m pytest -q tests/unit
 stage binaries tests/lab/kube/build.sh
 stage integration python -m pytest -q tests/integration
+stage prom tools/prom-rules.sh
 stage sanity tools/sanity.sh
 stage lint tools/lint.sh
 stage typecheck tools/typecheck.sh

@@ -11,6 +11,8 @@ for pkg in podman runc debootstrap openssh-client openssl git chromium rsync; do
 done
 # Any kubectl will do for the fidelity tests; Debian's is the fallback.
 command -v kubectl >/dev/null 2>&1 || need_pkgs+=(kubernetes-client)
+# promtool (checks and unit-tests the shipped alerting rules) comes with Debian's prometheus.
+command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
 python3 -m venv --help >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 
 if ((${#need_pkgs[@]})); then
@@ -22,6 +24,10 @@ if ((${#need_pkgs[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    # Only promtool is wanted from the prometheus package: its server stays off.
+    if [[ " ${need_pkgs[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+        systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    fi
 fi
 
 stamp=.venv/.requirements.sha256

@@ -1,6 +1,6 @@
 # Copyright (c) kubecerts.kubelet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The lab's command line: up, down, break, status (see docs/lab.md)."""
+"""The lab's command line: up, down, break, heal, token, status (see docs/lab.md)."""
 from __future__ import annotations
 
 import argparse
@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p_heal.add_argument("--node", required=True)
     p_heal.add_argument("--what", required=True, choices=sorted(scenarios.HEALS))
     p_heal.add_argument("--lab-dir", default=".lab")
+    p_token = sub.add_parser("token", help="create a bootstrap token and print it (kubeadm token create)")
+    p_token.add_argument("--lab-dir", default=".lab")
     p_status = sub.add_parser("status", help="print nodes, IPs and Ready state")
     p_status.add_argument("--lab-dir", default=".lab")
     p_status.add_argument("--json", action="store_true")
@@ -57,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             lab.down(args.lab_dir, args.prefix)
         elif args.command == "heal":
             print(scenarios.heal(args.lab_dir, args.node, args.what))
+        elif args.command == "token":
+            print(lab.new_bootstrap_token(args.lab_dir))
         elif args.command == "break":
             print(scenarios.inject(args.lab_dir, args.node, args.scenario, args.source))
         else:

@@ -7,6 +7,7 @@ import json
 import os
 import typing as t
 
+from . import kube
 from .files import dump_yaml
 
 SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
@@ -72,6 +73,8 @@ def inventory(state: dict[str, t.Any]) -> dict[str, t.Any]:
             "kubecerts_kubelet_port": 10250,
             "lab_dir": lab_dir,
             "lab_prefix": state["prefix"],
+            "lab_kubelet_settings": kube.container_settings(),
+            "lab_api_server": state["api_server"],
         },
         "children": {name: {"hosts": hosts} for name, hosts in groups.items()},
     }}

@@ -102,6 +102,24 @@ def runtime_files(kubelet_unit: str) -> Tree:
     ]
 
 
+def container_settings() -> dict[str, t.Any]:
+    """The KubeletConfiguration keys a kubelet in a lab node needs beyond a distribution's own
+    (also given to pipelines that join a fresh node, as lab_kubelet_settings)."""
+    return {
+        "containerRuntimeEndpoint": f"unix://{CRI_SOCKET}",
+        # fakecri reports cgroupfs; this machine's cgroups are v1 (hybrid).
+        "cgroupDriver": "cgroupfs",
+        "failCgroupV1": False,
+        # Keep the kubelet out of cgroups (it would make kubepods trees) and off the host's disk.
+        "cgroupsPerQOS": False,
+        "enforceNodeAllocatable": [],
+        "failSwapOn": False,
+        "localStorageCapacityIsolation": False,
+        "evictionHard": {"memory.available": "0%", "nodefs.available": "0%",
+                         "imagefs.available": "0%", "nodefs.inodesFree": "0%"},
+    }
+
+
 def kubelet_config(client_ca: str, *, serving: str, cert: str | None, key: str | None, rotate: bool,
                    extra: dict[str, t.Any] | None = None) -> str:
     """A KubeletConfiguration as the distributions write it, plus what a kubelet in a container
@@ -118,21 +136,11 @@ def kubelet_config(client_ca: str, *, serving: str, cert: str | None, key: str |
                           "webhook": {"cacheAuthorizedTTL": "0s", "cacheUnauthorizedTTL": "0s"}},
         "clusterDNS": ["10.96.0.10"],
         "clusterDomain": "cluster.local",
-        "containerRuntimeEndpoint": f"unix://{CRI_SOCKET}",
         "healthzBindAddress": "127.0.0.1",
         "healthzPort": 10248,
         "rotateCertificates": rotate,
         "serverTLSBootstrap": serving == "bootstrap",
-        # fakecri reports cgroupfs; this machine's cgroups are v1 (hybrid).
-        "cgroupDriver": "cgroupfs",
-        "failCgroupV1": False,
-        # Keep the kubelet out of cgroups (it would make kubepods trees) and off the host's disk.
-        "cgroupsPerQOS": False,
-        "enforceNodeAllocatable": [],
-        "failSwapOn": False,
-        "localStorageCapacityIsolation": False,
-        "evictionHard": {"memory.available": "0%", "nodefs.available": "0%",
-                         "imagefs.available": "0%", "nodefs.inodesFree": "0%"},
+        **container_settings(),
     }
     if serving == "file" and cert and key:
         config["tlsCertFile"] = cert

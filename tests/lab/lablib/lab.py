@@ -16,7 +16,7 @@ from . import image, kube, nodes, pki
 from .api import Api
 from .files import Tree, kubeconfig
 from .inventory import read_state, write_controller_files, write_private, write_state
-from .layouts import LAYOUTS, Kubeadm, Node, authorized_keys, control_plane_files
+from .layouts import LAYOUTS, UNJOINED, Kubeadm, Node, authorized_keys, control_plane_files
 from .topology import NodeSpec, plan
 from .util import LabError, log, parallel, run, sh, wait_until
 
@@ -210,12 +210,15 @@ def _lay_out(state: dict[str, t.Any], specs: list[NodeSpec], ips: list[str], key
     for spec, ip, ip6, entry in zip(specs, ips, ipv6, state["nodes"]):
         layout = LAYOUTS[spec.layout]
         node = Node(spec.name, ip, api_server, ip6)
-        tree = authorized_keys(public_key) + layout.ca_files(ca_pem) + layout.config_files(node, ca_pem)
+        # An unjoined node gets its packages only: no CA, no certificates, no kubeconfig.
+        unjoined = spec.layout in UNJOINED
+        tree = authorized_keys(public_key) + ([] if unjoined else layout.ca_files(ca_pem))
+        tree += layout.config_files(node, ca_pem)
         client_key, serving_key = keys[f"{spec.name}/client"], keys[f"{spec.name}/serving"]
         if layout.shared_pair:
             pair = pki.node_serving(ca, spec.name, node.addresses, serving_key, client_too=True)
             tree += layout.client_files(pki.cert_pem(pair), pki.key_pem(serving_key))
-        else:
+        elif not unjoined:
             if layout.bootstraps(node):
                 tree += layout.bootstrap_files(node, ca_pem, token)
             else:
@@ -228,6 +231,7 @@ def _lay_out(state: dict[str, t.Any], specs: list[NodeSpec], ips: list[str], key
         entry.update({"ip": ip, "ipv6": ip6, "layout": spec.layout, "variant": spec.variant,
                       "image": state["images"][spec.variant], "profile": layout.profile,
                       "control_plane": spec.control_plane, "bootstrapped": layout.bootstraps(node),
+                      "unjoined": unjoined,
                       "paths": layout.paths()})
         trees.append(tree)
     return trees
@@ -265,7 +269,7 @@ def wait_ready(state: dict[str, t.Any], timeout: float = READY_TIMEOUT) -> None:
     for node in state["nodes"]:
         wait_until(lambda ip=node["ip"]: _ssh_up(ip), timeout, what=f"sshd on {node['name']}")
     api = api_client(state, timeout=3.0)
-    names = [n["name"] for n in state["nodes"]]
+    names = [n["name"] for n in state["nodes"] if not n.get("unjoined")]
     joining = {n["name"] for n in state["nodes"] if n.get("bootstrapped") and not n.get("joined")}
 
     def all_ready() -> bool:
@@ -284,6 +288,16 @@ def wait_ready(state: dict[str, t.Any], timeout: float = READY_TIMEOUT) -> None:
                        f"{states if states is not None else 'API unreachable'}; {_inotify_hint(state)}"
                        f"see `labctl.py status --lab-dir {state['lab_dir']}` and the nodes' journals") from None
     write_state(state)
+
+
+def new_bootstrap_token(lab_dir: str = ".lab") -> str:
+    """A fresh bootstrap token for joining a node, as `kubeadm token create` prints it."""
+    state = read_state(os.path.abspath(lab_dir))
+    if not state or not state.get("api_server"):
+        raise LabError(f"no lab in {os.path.abspath(lab_dir)} (no state.json)")
+    token = kube.new_token()
+    kubectl(state, "apply", "--server-side", "-f", "-", input=kube.bootstrap_manifest(token).encode())
+    return token.value
 
 
 def down(lab_dir: str = ".lab", prefix: str | None = None) -> None:

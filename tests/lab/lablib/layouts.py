@@ -146,6 +146,23 @@ class Kubeadm(Layout):
             context="tls-bootstrap-token-user@kubernetes", ca_data=ca_pem, token=token), 0o600)]
 
 
+class Fresh(Kubeadm):
+    """A kubeadm node before ``kubeadm join``: the kubelet package is installed (binary and its
+    unit, not enabled) and the runtime runs, but there is no CA, no bootstrap kubeconfig, no
+    KubeletConfiguration and no kubelet running. A provisioning pipeline joins it."""
+    name = "fresh"
+
+    def bootstraps(self, node: Node) -> bool:
+        return False
+
+    def config_files(self, node: Node, ca_pem: bytes, serving: str = "file") -> Tree:
+        return [
+            symlink("/usr/bin/kubelet", f"{kube.BIN}/kubelet"),
+            file("/usr/lib/systemd/system/kubelet.service", KUBELET_PACKAGE_UNIT),
+            *kube.runtime_files("kubelet.service"),
+        ]
+
+
 class HandBuilt(Layout):
     """The seed-003 worker: CoreOS-guide files under /etc/kubernetes/ssl, flags in the unit, one
     pair used both ways, a static kubeconfig and no rotation."""
@@ -235,7 +252,9 @@ class K3s(Layout):
         ]
 
 
-LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (Kubeadm(), HandBuilt(), K3s())}
+LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (Kubeadm(), HandBuilt(), K3s(), Fresh())}
+# Layouts whose nodes the lab leaves unjoined: no certificates, nothing waited for.
+UNJOINED = frozenset({Fresh.name})
 
 
 def control_plane_files(node: Node, pki_files: dict[str, bytes], admin_kubeconfig: str,

@@ -16,7 +16,7 @@ import typing as t
 from . import nodes, pki
 from .files import Tree, file, kubeconfig
 from .inventory import read_state, write_private
-from .layouts import LAYOUTS, Layout, Node
+from .layouts import LAYOUTS, UNJOINED, Layout, Node
 from .util import LabError, log, sh
 
 PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----\r?\n?", re.S)
@@ -262,7 +262,8 @@ def _donor(target: Target, source: str | None) -> dict[str, t.Any]:
         if not match:
             raise LabError(f"--from {source}: not another node of this lab")
         return match[0]
-    workers = [n for n in others if not n.get("control_plane")]
+    # A node the lab left unjoined may have no pair to copy.
+    workers = [n for n in others if not n.get("control_plane") and not n.get("unjoined")]
     if not (workers or others):
         raise LabError("copied-identity needs a second node to copy from")
     return (workers or others)[0]
@@ -313,7 +314,9 @@ def _target(lab_dir: str, node: str) -> Target:
     entry = next((n for n in state["nodes"] if n["name"] == node), None)
     if entry is None:
         raise LabError(f"no node {node!r} in this lab ({', '.join(n['name'] for n in state['nodes'])})")
-    return Target(state, entry, LAYOUTS[entry["layout"]])
+    # An unjoined node that a pipeline has joined since is laid out as kubeadm's.
+    layout = LAYOUTS["kubeadm"] if entry["layout"] in UNJOINED else LAYOUTS[entry["layout"]]
+    return Target(state, entry, layout)
 
 
 def inject(lab_dir: str, node: str, scenario: str, source: str | None = None) -> str:

@@ -41,7 +41,10 @@ def by_name(name: str) -> NodeSpec:
     match = re.fullmatch(r"kubeadm([2-9]|[1-9][0-9])", name)
     if match:
         return NodeSpec(name, "kubeadm", "full")
-    raise LabError(f"unknown lab node {name!r}: use cp1, kubeadm1, hand1, k3s1, nocrypto1 or kubeadmN")
+    # Only by name, never among the --workers: a kubeadm node not joined yet, for pipelines to join.
+    if re.fullmatch(r"fresh([1-9]|[1-9][0-9])", name):
+        return NodeSpec(name, "fresh", "full")
+    raise LabError(f"unknown lab node {name!r}: use cp1, kubeadm1, hand1, k3s1, nocrypto1, kubeadmN or freshN")
 
 
 def plan(workers: int, only: list[str] | None = None) -> list[NodeSpec]:
