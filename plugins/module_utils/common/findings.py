@@ -66,6 +66,8 @@ FINDING_CODES: dict[str, tuple[str, str]] = {
     "ca_expires_first": (WARNING, "The CA expires before a certificate it signed; renewing the leaf will not help."),
     "unreachable": (CRITICAL, "A host or port could not be reached."),
     "probe_failed": (CRITICAL, "The TLS handshake with the kubelet port failed (for example: tls: internal error, no serving certificate)."),
+    "serving_csr_pending": (WARNING, "A kubelet-serving CSR of the node has waited for approval longer than the "
+                                     "audit's threshold: no serving certificate, or an expiring one, until it is approved."),
 }
 
 

@@ -192,7 +192,11 @@ def _probe_all(hosts: t.Sequence[HostInput], nodes: dict[str, dict[str, t.Any]],
 def build_report(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), ca_source: str = "",
                  ca_host: str | None = None, warn_days: int = 30, probe_kubelets: bool = True,
                  probe_apiservers: bool = True, timeout: float = _probe.DEFAULT_TIMEOUT,
-                 workers: int = _probe.MAX_WORKERS, now: datetime.datetime | None = None) -> dict[str, t.Any]:
+                 workers: int = _probe.MAX_WORKERS, now: datetime.datetime | None = None,
+                 api_findings: t.Mapping[str, t.Sequence[dict[str, t.Any]]] | None = None,
+                 api_fleet_findings: t.Sequence[dict[str, t.Any]] = ()) -> dict[str, t.Any]:
+    """The report. ``api_findings`` are findings the Kubernetes API showed about each host
+    (pending serving CSRs); ``api_fleet_findings`` about the audit's API access itself."""
     now = now or core.utcnow()
     nodes = {h.hostname: node_record(h) for h in hosts}
 
@@ -207,7 +211,11 @@ def build_report(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), c
 
     apiservers = _probe_all(hosts, nodes, cas, probe_kubelets, probe_apiservers, timeout, workers, now)
 
-    fleet = _fleet.fleet_findings(nodes, cluster_fps)
+    for hostname, items in (api_findings or {}).items():
+        if hostname in nodes:
+            nodes[hostname]["findings"].extend(_tag(items, "api"))
+
+    fleet = _fleet.fleet_findings(nodes, cluster_fps) + [dict(f, source="api") for f in api_fleet_findings]
     _fleet.attach(nodes, fleet)
 
     counts = {s: 0 for s in ("critical", "warning", "info")}
