@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--lab-dir", default=".lab")
     p_up.add_argument("--prefix", default="kcl")
     p_up.add_argument("--no-wait", action="store_true", help="return once the nodes are started")
+    p_up.add_argument("--cluster-signing-duration", dest="signing_duration",
+                      help="kube-controller-manager's --cluster-signing-duration (for example 3m), so kubelets "
+                           "renew within a test; default: its own (1 year)")
 
     p_down = sub.add_parser("down", help="remove the containers and DIR, keep the cached image")
     p_down.add_argument("--lab-dir", default=".lab")
@@ -48,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             only = [n.strip() for n in args.nodes.split(",") if n.strip()] if args.nodes else None
-            lab.up(args.workers, args.lab_dir, args.prefix, only=only, wait=not args.no_wait)
+            lab.up(args.workers, args.lab_dir, args.prefix, only=only, wait=not args.no_wait,
+                   signing_duration=args.signing_duration)
         elif args.command == "down":
             lab.down(args.lab_dir, args.prefix)
         elif args.command == "heal":
