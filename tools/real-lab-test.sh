@@ -7,3 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/lab/kube/build.sh
 KUBECERTS_REAL_LAB=1 python -m pytest -q tests/integration/test_real_lab.py
+# Its own small lab (cp1 and one kubeadm node, 3-minute certificates): the audit finds a pending
+# serving CSR, and the csr_approval timer approves it and then the kubelet's renewal.
+KUBECERTS_REAL_LAB=1 python -m pytest -q tests/integration/test_csr_renewal_lab.py

@@ -71,8 +71,9 @@ def labctl(*args: str) -> None:
 
 
 class Lab:
-    def __init__(self, lab_dir: str) -> None:
+    def __init__(self, lab_dir: str, work_dir: str) -> None:
         self.dir = lab_dir
+        self.work = work_dir        # our plays and reports: `labctl down` removes only what the lab wrote
         self.kubeconfig = os.path.join(lab_dir, "admin.kubeconfig")
         self.inventory = os.path.join(lab_dir, "inventory.yml")
         self.ca = os.path.join(lab_dir, "ca", "ca.crt")
@@ -163,14 +164,17 @@ exec /usr/bin/python3 -c 'import sys; from ansible.cli.playbook import main; sys
 
 @pytest.fixture(scope="module")
 def lab() -> t.Iterator[Lab]:
-    lab_dir = tempfile.mkdtemp(prefix="kubecerts-csr-renewal-")
-    os.rmdir(lab_dir)
+    work_dir = tempfile.mkdtemp(prefix="kubecerts-csr-renewal-")
+    lab_dir = os.path.join(work_dir, "lab")
     try:
         labctl("up", "--nodes", NODE, "--lab-dir", lab_dir, "--prefix", PREFIX,
                "--cluster-signing-duration", SIGNING)
-        yield Lab(lab_dir)
+        yield Lab(lab_dir, work_dir)
     finally:
-        labctl("down", "--lab-dir", lab_dir, "--prefix", PREFIX)
+        try:
+            labctl("down", "--lab-dir", lab_dir, "--prefix", PREFIX)
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def write_play(lab: Lab, name: str, tasks_from: str, variables: dict[str, t.Any]) -> str:
@@ -179,7 +183,7 @@ def write_play(lab: Lab, name: str, tasks_from: str, variables: dict[str, t.Any]
              "tasks": [{"name": name, "ansible.builtin.include_role": {"name": "kubecerts.kubelet.csr_approval",
                                                                         "tasks_from": tasks_from},
                         "vars": variables}]}]
-    path = os.path.join(lab.dir, f"{tasks_from}.yml")
+    path = os.path.join(lab.work, f"{tasks_from}.yml")
     with open(path, "w", encoding="utf-8") as handle:
         yaml.safe_dump(play, handle, sort_keys=False)
     return path
@@ -192,7 +196,7 @@ def test_pending_then_approved_and_renewed_by_the_timer(lab: Lab) -> None:
     first = wait_for(lambda: lab.serving_csrs(NODE), timeout=90, interval=1, what="kubeadm1's serving CSR")[0]
 
     # 1. The audit finds the pending CSR before anyone approves it (threshold 0: no 5-minute wait here).
-    report_dir = os.path.join(lab.dir, "audit")
+    report_dir = os.path.join(lab.work, "audit")
     lab.playbook(os.path.join(ROOT, "playbooks", "audit.yml"), "-l", NODE, "-e", "audit_csr_pending_after=0",
                  "-e", "audit_fail_on=never", "-e", f"audit_report_dir={report_dir}", "-e", "audit_print_summary=false")
     with open(os.path.join(report_dir, "report.json"), encoding="utf-8") as handle:
