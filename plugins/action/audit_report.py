@@ -9,10 +9,12 @@ import typing as t
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.x509 import load_certificates
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
     IdentityRefused,
+    InputFileError,
     InvalidOption,
     KubecertsError,
     KubernetesApiError,
     KubernetesUnreachable,
+    MissingLibrary,
 )
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings import checked_warn_days
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import truthy
@@ -65,7 +67,8 @@ class ActionModule(ControllerAction):
     def serving_csr_check(self, args: dict[str, t.Any], task_vars: dict[str, t.Any], hosts: t.Sequence[str],
                           now: t.Any) -> tuple[dict[str, list[dict[str, t.Any]]], list[dict[str, t.Any]]]:
         """Pending serving CSRs per host, when the audit has API access. An API that cannot be
-        read is a finding about the audit, not the end of it: the certificates are still judged."""
+        read (or a kubeconfig or client library this controller lacks) is a finding about the
+        audit, not the end of it: the certificates are still judged."""
         if not args["kubeconfig"]:
             return {}, []
         if args["csr_pending_after"] < 0:
@@ -75,7 +78,7 @@ class ActionModule(ControllerAction):
             with KubeClient.from_params({"kubeconfig": args["kubeconfig"], "context": args["context"]}) as client:
                 nodes = client.list_nodes()
                 csrs = client.list_csrs()
-        except (KubernetesUnreachable, KubernetesApiError) as exc:
+        except (KubernetesUnreachable, KubernetesApiError, InputFileError, MissingLibrary) as exc:
             return {}, [_fleet.fleet_finding(
                 "unreachable", args["kubeconfig"],
                 f"the Kubernetes API could not be read, so pending serving CSRs were not checked: {exc}", [],

@@ -134,8 +134,9 @@ options:
         audited host through the node name the controller decides from the inventory (as
         M(kubecerts.kubelet.node_identity) does); the subject the kubelet wrote is not trusted for that. CSRs of
         nodes outside O(hosts) are not reported, so each slice of a sliced audit reports its own nodes.
-      - An API that cannot be reached, or that refuses the listing, makes one C(unreachable) fleet finding of
-        severity C(warning); the rest of the audit goes on. An unusable kubeconfig file fails the task.
+      - An API that cannot be reached or that refuses the listing, a kubeconfig file that is missing or unusable,
+        or a controller without the C(kubernetes) Python package makes one C(unreachable) fleet finding of severity
+        C(warning) that says why; the rest of the audit goes on.
       - Not set, the Kubernetes API is not used (and the C(kubernetes) Python package is not needed).
     type: path
   context:

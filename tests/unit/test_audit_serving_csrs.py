@@ -178,9 +178,13 @@ def test_audit_action_unreadable_api_is_a_fleet_warning(tmp_path, api):
     assert report["fleet_findings"][0]["code"] == "unreachable"
 
 
-def test_audit_action_bad_kubeconfig_fails_naming_it(tmp_path, api):
+@pytest.mark.parametrize("content, words", [("{not yaml", "not a usable kubeconfig"), (None, "no such file")])
+def test_audit_action_bad_kubeconfig_is_a_fleet_warning_naming_it(tmp_path, api, content, words):
     bad = tmp_path / "broken.kubeconfig"
-    bad.write_text("{not yaml")
-    result, output = play_audit(tmp_path, str(bad), INVENTORY)
-    assert result is None
-    assert str(bad) in output and "not a usable kubeconfig" in output
+    if content is not None:
+        bad.write_text(content)
+    result, report = play_audit(tmp_path, str(bad), INVENTORY)
+    assert result is not None, report
+    (item,) = result["fleet_findings"]
+    assert (item["code"], item["severity"], item["path"]) == ("unreachable", "warning", str(bad))
+    assert str(bad) in item["message"] and words in item["message"]
