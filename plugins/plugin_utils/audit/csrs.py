@@ -83,8 +83,8 @@ def serving_csr_findings(csrs: t.Iterable[t.Mapping[str, t.Any]], node_names: t.
     for host, node in node_names.items():
         hosts_by_node.setdefault(str(node).lower(), []).append(host)
     by_node: dict[str, list[PendingCsr]] = {}
-    for pending in overdue_serving_csrs(csrs, pending_after, now):
-        by_node.setdefault(pending.node.lower(), []).append(pending)
+    for overdue in overdue_serving_csrs(csrs, pending_after, now):
+        by_node.setdefault(overdue.node.lower(), []).append(overdue)
     found: dict[str, list[dict[str, t.Any]]] = {}
     for node, pending in by_node.items():
         for host in hosts_by_node.get(node, []):
