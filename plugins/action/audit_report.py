@@ -7,13 +7,25 @@ import os
 import typing as t
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.x509 import load_certificates
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InvalidOption, KubecertsError
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
+    IdentityRefused,
+    InputFileError,
+    InvalidOption,
+    KubecertsError,
+    KubernetesApiError,
+    KubernetesUnreachable,
+    MissingLibrary,
+)
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings import checked_warn_days
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import truthy
 from ansible_collections.kubecerts.kubelet.plugins.modules.audit_report import ARGUMENT_SPEC
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import csrs as _csrs
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import fleet as _fleet
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import report as _report
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import results as _results
+from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import identity as _identity
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import ControllerAction
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
 
 _MISSING = object()
 
@@ -52,6 +64,33 @@ def _plain(value: t.Any) -> t.Any:
 
 
 class ActionModule(ControllerAction):
+    def serving_csr_check(self, args: dict[str, t.Any], task_vars: dict[str, t.Any], hosts: t.Sequence[str],
+                          now: t.Any) -> tuple[dict[str, list[dict[str, t.Any]]], list[dict[str, t.Any]]]:
+        """Pending serving CSRs per host, when the audit has API access. An API that cannot be
+        read (or a kubeconfig or client library this controller lacks) is a finding about the
+        audit, not the end of it: the certificates are still judged."""
+        if not args["kubeconfig"]:
+            return {}, []
+        if args["csr_pending_after"] < 0:
+            raise InvalidOption(f"csr_pending_after: {args['csr_pending_after']} is negative; give 0 or more seconds")
+        from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import KubeClient
+        try:
+            with KubeClient.from_params({"kubeconfig": args["kubeconfig"], "context": args["context"]}) as client:
+                nodes = client.list_nodes()
+                csrs = client.list_csrs()
+        except (KubernetesUnreachable, KubernetesApiError, InputFileError, MissingLibrary) as exc:
+            return {}, [_fleet.fleet_finding(
+                "unreachable", args["kubeconfig"],
+                f"the Kubernetes API could not be read, so pending serving CSRs were not checked: {exc}", [],
+                severity="warning")]
+        node_names = {}
+        for host in hosts:
+            try:
+                node_names[host] = _identity.decide_for(host, task_vars, self._templar, nodes).node_name
+            except IdentityRefused:
+                continue    # no node name the controller vouches for: no CSR is attributed to it
+        return _csrs.serving_csr_findings(csrs, node_names, args["csr_pending_after"], now), []
+
     def work(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         args = self.validated_args(ARGUMENT_SPEC)
         if args["probe_timeout"] <= 0 or args["probe_workers"] < 1:
@@ -91,11 +130,14 @@ class ActionModule(ControllerAction):
         ca_host = args["ca_host"] or task_vars.get("kubecerts_ca_host")
         if args["results_dir"]:
             _results.checked_slice(args["slice_number"], args["slice_count"])
+        now = core.utcnow()
+        api_findings, api_fleet_findings = self.serving_csr_check(args, task_vars, [i.hostname for i in inputs], now)
         judged = _report.judge_hosts(
             inputs, cas=cas, ca_source=" and ".join(sources),
             ca_host=str(ca_host) if ca_host else None, warn_days=warn_days,
             probe_kubelets=args["probe_kubelets"], probe_apiservers=args["probe_apiservers"],
-            timeout=args["probe_timeout"], workers=args["probe_workers"])
+            timeout=args["probe_timeout"], workers=args["probe_workers"], now=now,
+            api_findings=api_findings)
         extra: dict[str, t.Any] = {}
         if args["results_dir"]:
             # Before assemble_report: a slice's result holds no fleet findings; the merge makes them.
@@ -103,7 +145,7 @@ class ActionModule(ControllerAction):
             extra["result_file"] = os.path.join(args["results_dir"], name) if self._task.check_mode else \
                 _results.write_result(judged, [h.hostname for h in inputs], args["results_dir"],
                                       args["slice_number"], args["slice_count"])
-        report = _report.assemble_report(judged)
+        report = _report.assemble_report(judged, [dict(f, source="api") for f in api_fleet_findings])
 
         files = _report.report_files(report, args["report_dir"], args["formats"], args["metrics"],
                                      self._task.check_mode)

@@ -32,6 +32,7 @@ FIXES: dict[str, str] = {
     "current_not_symlink": "relink",
     "weak_permissions": "fix_permissions",
     "served_cert_stale": "restart",
+    "serving_csr_pending": "approve_csr",
 }
 
 

@@ -145,6 +145,31 @@ options:
       - Into how many slices the inventory is split. V(1) is an unsliced audit.
     type: int
     default: 1
+  kubeconfig:
+    description:
+      - A kubeconfig on the controller that may list Nodes and CertificateSigningRequests. With it, every
+        kubelet-serving CSR still pending O(csr_pending_after) seconds after its creation is a
+        C(serving_csr_pending) finding on the host of the node that asked for it.
+      - A CSR counts for the node named by its authenticated requester (C(system:node:<name>)), mapped to an
+        audited host through the node name the controller decides from the inventory (as
+        M(kubecerts.kubelet.node_identity) does); the subject the kubelet wrote is not trusted for that. CSRs of
+        nodes outside O(hosts) are not reported, so each slice of a sliced audit reports its own nodes.
+      - An API that cannot be reached or that refuses the listing, a kubeconfig file that is missing or unusable,
+        or a controller without the C(kubernetes) Python package makes one C(unreachable) fleet finding of severity
+        C(warning) that says why; the rest of the audit goes on.
+      - Not set, the Kubernetes API is not used (and the C(kubernetes) Python package is not needed).
+    type: path
+  context:
+    description:
+      - The kubeconfig context for O(kubeconfig); not set for its current context.
+    type: str
+  csr_pending_after:
+    description:
+      - Seconds a kubelet-serving CSR may wait for approval before it is a finding. An approver normally
+        decides within seconds; the kubelet retries with new CSRs while it waits.
+      - A negative value fails the task.
+    type: int
+    default: 300
 seealso:
   - module: kubecerts.kubelet.cert_info
     description: The per-host inspection whose results this module judges.
@@ -241,7 +266,7 @@ node_status:
 findings:
   description:
     - Every node finding, most severe first. Each has C(code), C(severity), C(path), C(message), C(source)
-      (V(cert_info), V(probe), V(fleet) or V(audit)) and C(host).
+      (V(cert_info), V(probe), V(fleet), V(api) or V(audit)) and C(host).
   returned: success
   type: list
   elements: dict
@@ -339,6 +364,9 @@ ARGUMENT_SPEC = dict(
     results_dir=dict(type="path"),
     slice_number=dict(type="int", default=1),
     slice_count=dict(type="int", default=1),
+    kubeconfig=dict(type="path"),
+    context=dict(type="str"),
+    csr_pending_after=dict(type="int", default=300),
 )
 
 

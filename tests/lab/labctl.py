@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--dual-stack", action="store_true",
                       help="put the nodes on a dual-stack podman network (IPv4 + unique-local IPv6); "
                            "each kubelet reports both addresses")
+    p_up.add_argument("--cluster-signing-duration", dest="signing_duration",
+                      help="kube-controller-manager's --cluster-signing-duration (for example 3m), so kubelets "
+                           "renew within a test; default: its own (1 year)")
 
     p_down = sub.add_parser("down", help="remove the containers and DIR, keep the cached image")
     p_down.add_argument("--lab-dir", default=".lab")
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             only = [n.strip() for n in args.nodes.split(",") if n.strip()] if args.nodes else None
             lab.up(args.workers, args.lab_dir, args.prefix, only=only, wait=not args.no_wait,
-                   dual_stack=args.dual_stack)
+                   dual_stack=args.dual_stack, signing_duration=args.signing_duration)
         elif args.command == "down":
             lab.down(args.lab_dir, args.prefix)
         elif args.command == "heal":

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one in-process Kubernetes API on 127.0.0.1 for the unit tests, and a kubelet's two endpoints.
 
-``FakeApi`` serves what the modules under test touch: Node GET and merge-PATCH, Pod list by
+``FakeApi`` serves what the modules under test touch: Node list, GET and merge-PATCH, Pod list by
 node, Pod GET and the Eviction subresource (429 a configurable number of times, as a
 PodDisruptionBudget would), CSR list/get and the approval subresource (409 on a stale
 resourceVersion, 422 on duplicate conditions, a hook to race a write), and Node Leases. HTTPS
@@ -92,6 +92,8 @@ def pod(namespace: str, name: str, node_name: str, owner_kind: str | None = "Rep
 def route_of(method: str, path: str) -> Route | None:
     """The RBAC verb and resource of a request, or None where nothing here serves the path."""
     verbs = {"GET": "get", "PATCH": "patch", "PUT": "update", "POST": "create"}
+    if path == "/api/v1/nodes":
+        return Route("list", "nodes", "", "")
     if (m := re.fullmatch(r"/api/v1/nodes/([^/]+)", path)):
         return Route(verbs[method], "nodes", "", m.group(1))
     if path == "/api/v1/pods":
@@ -258,6 +260,9 @@ def _handler(api: FakeApi) -> type[http.server.BaseHTTPRequestHandler]:
 
         def serve(self, method: str, path: str, query: dict[str, str],
                   route: Route) -> tuple[int, dict[str, t.Any]]:
+            if route.resource == "nodes" and route.verb == "list":
+                return 200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {},
+                             "items": [copy.deepcopy(n) for n in api.nodes.values()]}
             if route.resource == "nodes":
                 return self.node(method, route.name)
             if route.resource == "pods" and route.verb == "list":

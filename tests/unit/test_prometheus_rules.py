@@ -98,9 +98,7 @@ def test_rules_use_only_emitted_metrics_and_labels(metrics: dict[str, dict[str, 
             assert name in labels, f"{alert}: {metric} has no label {name} to aggregate by"
 
 
-@pytest.mark.parametrize("code", [pytest.param(code, marks=pytest.mark.xfail(
-    strict=True, reason=f"{PENDING_CSR_CODE} is not in the finding catalogue yet: when it is, drop this mark"))
-    if code == PENDING_CSR_CODE else code for code in rule_codes()])
+@pytest.mark.parametrize("code", rule_codes())
 def test_rule_finding_codes_exist(code: str) -> None:
     assert code in FINDING_CODES
 

@@ -70,6 +70,8 @@ FINDING_CODES: dict[str, tuple[str, str]] = {
     "probe_failed": (CRITICAL, "The TLS handshake with the kubelet port failed (for example: tls: internal error, no serving certificate)."),
     "audit_slice_missing": (CRITICAL, "A merged audit lacks a slice's result file, or a host no slice audited: "
                                       "the fleet checks could not see those hosts."),
+    "serving_csr_pending": (WARNING, "A kubelet-serving CSR of the node has waited for approval longer than the "
+                                     "audit's threshold: no serving certificate, or an expiring one, until it is approved."),
 }
 
 

@@ -192,10 +192,12 @@ def _probe_all(hosts: t.Sequence[HostInput], nodes: dict[str, dict[str, t.Any]],
 def judge_hosts(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), ca_source: str = "",
                 ca_host: str | None = None, warn_days: int = 30, probe_kubelets: bool = True,
                 probe_apiservers: bool = True, timeout: float = _probe.DEFAULT_TIMEOUT,
-                workers: int = _probe.MAX_WORKERS, now: datetime.datetime | None = None) -> dict[str, t.Any]:
-    """Everything one audit run knows before the fleet checks: each host's record with its own
-    and its probes' findings, the API server probes and the cluster CA. An audit slice's result
-    file holds exactly this, so that a merge can run the fleet checks over all slices."""
+                workers: int = _probe.MAX_WORKERS, now: datetime.datetime | None = None,
+                api_findings: t.Mapping[str, t.Sequence[dict[str, t.Any]]] | None = None) -> dict[str, t.Any]:
+    """Everything one audit run knows before the fleet checks: each host's record with its own,
+    its probes' and the Kubernetes API's findings (``api_findings``: pending serving CSRs), the
+    API server probes and the cluster CA. An audit slice's result file holds exactly this, so
+    that a merge can run the fleet checks over all slices."""
     now = now or core.utcnow()
     nodes = {h.hostname: node_record(h) for h in hosts}
 
@@ -209,6 +211,9 @@ def judge_hosts(hosts: t.Sequence[HostInput], *, cas: t.Sequence[t.Any] = (), ca
             fp_source += " (certificate from cert_info)"
 
     apiservers = _probe_all(hosts, nodes, cas, probe_kubelets, probe_apiservers, timeout, workers, now)
+    for hostname, items in (api_findings or {}).items():
+        if hostname in nodes:
+            nodes[hostname]["findings"].extend(_tag(items, "api"))
     return {
         "generated_at": core.iso(now),
         "warn_days": warn_days,

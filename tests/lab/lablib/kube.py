@@ -151,8 +151,10 @@ def kubelet_config(client_ca: str, *, serving: str, cert: str | None, key: str |
 
 # --- cp1's control plane -------------------------------------------------------------------------
 
-def control_plane_units(ip: str) -> Tree:
-    """etcd, kube-apiserver and kube-controller-manager as kubeadm configures them, as units."""
+def control_plane_units(ip: str, signing_duration: str | None = None) -> Tree:
+    """etcd, kube-apiserver and kube-controller-manager as kubeadm configures them, as units.
+    ``signing_duration`` (a Go duration such as ``3m``) shortens the certificates the
+    controller-manager signs, so that a kubelet renews within a test; None keeps its default (1 year)."""
     etcd = _unit("etcd (kubecerts lab), on loopback only", f"{BIN}/etcd " + _flags(
         ("name", "cp1"), ("data-dir", "/var/lib/etcd"),
         ("listen-client-urls", "http://127.0.0.1:2379"), ("advertise-client-urls", "http://127.0.0.1:2379"),
@@ -187,7 +189,8 @@ def control_plane_units(ip: str) -> Tree:
         ("use-service-account-credentials", "true"),
         # One instance: no lease to wait out when it restarts.
         ("leader-elect", "false"),
-        ("node-monitor-grace-period", NODE_MONITOR_GRACE), ("node-monitor-period", "2s")),
+        ("node-monitor-grace-period", NODE_MONITOR_GRACE), ("node-monitor-period", "2s"),
+        *((("cluster-signing-duration", signing_duration),) if signing_duration else ())),
         after="kube-apiserver.service")
     tree: Tree = [directory("/var/lib/etcd", 0o700)]
     for name, text in (("etcd", etcd), ("kube-apiserver", apiserver),

@@ -60,12 +60,15 @@ def _same_lab(state: dict[str, t.Any] | None, prefix: str, specs: list[NodeSpec]
 
 
 def up(workers: int = 4, lab_dir: str = ".lab", prefix: str = "kcl", only: list[str] | None = None,
-       wait: bool = True, dual_stack: bool = False) -> dict[str, t.Any]:
+       wait: bool = True, dual_stack: bool = False, signing_duration: str | None = None) -> dict[str, t.Any]:
+    """Builds and boots the lab. ``signing_duration`` is kube-controller-manager's
+    ``--cluster-signing-duration`` (default: its own, 1 year)."""
     started = time.monotonic()
     lab_dir = os.path.abspath(lab_dir)
     specs = plan(workers, only)
     state = read_state(lab_dir)
-    if _same_lab(state, prefix, specs) and bool(state and state.get("network")) == dual_stack:
+    if (_same_lab(state, prefix, specs) and bool(state and state.get("network")) == dual_stack
+            and (state or {}).get("signing_duration") == signing_duration):
         assert state is not None
         write_controller_files(state)
         log(f"lab {prefix} already up in {lab_dir} ({len(specs)} nodes); use down first to rebuild it")
@@ -87,6 +90,7 @@ def up(workers: int = 4, lab_dir: str = ".lab", prefix: str = "kcl", only: list[
     log(f"binaries and images ready after {time.monotonic() - started:.1f} s; creating {len(specs)} nodes")
 
     state = {"prefix": prefix, "lab_dir": lab_dir, "images": images, "release": kube.KUBE_RELEASE,
+             "signing_duration": signing_duration,
              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
              "nodes": [{"name": s.name, "container": nodes.container_name(prefix, s.name)} for s in specs]}
     write_state(state)  # lets `down` find the containers should anything below fail
@@ -227,7 +231,8 @@ def _lay_out(state: dict[str, t.Any], specs: list[NodeSpec], ips: list[str], key
             serving = pki.node_serving(ca, spec.name, node.addresses, serving_key)
             tree += layout.serving_files(pki.cert_pem(serving), pki.key_pem(serving_key))
         if spec.control_plane:
-            tree += control_plane_files(node, _control_plane_pki(keys, node), admin_conf, controller_manager_conf)
+            tree += control_plane_files(node, _control_plane_pki(keys, node), admin_conf, controller_manager_conf,
+                                        state.get("signing_duration"))
         entry.update({"ip": ip, "ipv6": ip6, "layout": spec.layout, "variant": spec.variant,
                       "image": state["images"][spec.variant], "profile": layout.profile,
                       "control_plane": spec.control_plane, "bootstrapped": layout.bootstraps(node),

@@ -258,14 +258,14 @@ UNJOINED = frozenset({Fresh.name})
 
 
 def control_plane_files(node: Node, pki_files: dict[str, bytes], admin_kubeconfig: str,
-                        controller_manager_kubeconfig: str) -> Tree:
+                        controller_manager_kubeconfig: str, signing_duration: str | None = None) -> Tree:
     """cp1's extras: the CA key and the control plane's own certificates, kubeconfigs and units."""
     tree: Tree = [file(f"{kube.PKI}/{name}", data, 0o600 if name.endswith(".key") else 0o644)
                   for name, data in pki_files.items()]
     return tree + [
         file("/etc/kubernetes/admin.conf", admin_kubeconfig, 0o600),
         file("/etc/kubernetes/controller-manager.conf", controller_manager_kubeconfig, 0o600),
-        *kube.control_plane_units(node.ip),
+        *kube.control_plane_units(node.ip, signing_duration),
     ]
 
 
