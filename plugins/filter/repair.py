@@ -24,7 +24,8 @@ FIXES: dict[str, str] = {
     # The node's own certificates, fixed by issuing new ones.
     **dict.fromkeys(("expired", "expiring_soon", "not_yet_valid", "key_mismatch", "untrusted_issuer",
                      "wrong_identity", "self_signed_serving", "san_missing_ip", "san_missing_dns",
-                     "san_loopback_only", "served_san_mismatch", "served_untrusted", "wrong_usage"), "reissue"),
+                     "san_loopback_only", "served_san_mismatch", "served_untrusted", "wrong_usage",
+                     "kubelet_cannot_recover"), "reissue"),
     # A key that is shared with another node, or too weak, must not be reused.
     **dict.fromkeys(("duplicate_identity", "weak_key"), "reissue_new_key"),
     "kubeconfig_ca_mismatch": "propagate_ca",
@@ -44,11 +45,18 @@ def _is_pending_csr(finding: t.Mapping[str, t.Any], leaf_paths: t.Collection[str
     return "internal error" in message or "csr" in message
 
 
+def _is_repointable(finding: t.Mapping[str, t.Any], leaf_paths: t.Collection[str]) -> bool:
+    # Reissuing into the kubelet's own store (kubelet-client-current.pem) points the kubeconfig's
+    # user at it; where the layout embeds the pair by design, a reissue would embed it again.
+    return finding.get("repointable") is not False
+
+
 # The action that fixes the findings of these codes that pass the test; the others get the hint.
 CONDITIONAL_FIXES: dict[str, tuple[str, t.Callable[[t.Mapping[str, t.Any], t.Collection[str]], bool]]] = {
     # "A file is broken": fixable by reissuing when it is the node's certificate or key.
     **dict.fromkeys(("missing", "unparsable", "broken_symlink"), ("reissue", _is_leaf)),
     "probe_failed": ("approve_csr", _is_pending_csr),
+    "client_cert_embedded": ("reissue", _is_repointable),
 }
 
 HINTS: dict[str, str] = {
@@ -66,6 +74,10 @@ HINTS: dict[str, str] = {
     "identity_mismatch": "no automatic fix: the node contradicts the inventory about who it is; set "
                          "kubecerts_node_name or kubecerts_node_ips if the inventory is wrong, else treat the node "
                          "as compromised",
+    "client_cert_embedded": "no automatic fix: this layout embeds the client pair by design; turn off "
+                            "rotateCertificates, or point the user at the files the kubelet's rotation writes",
+    "kubelet_config_key_ignored": "no automatic fix: correct the key's spelling in the KubeletConfiguration (keys "
+                                  "are case-sensitive: serverTLSBootstrap, rotateCertificates) and restart the kubelet",
     "kubelet_process_untrusted": "no automatic fix: find out why a process that is not root's kubelet is named "
                                  "kubelet on this node",
 }
