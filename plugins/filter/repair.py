@@ -11,12 +11,15 @@ ACTIONS: dict[str, str] = {
     "propagate_ca": "add the cluster CA to this kubeconfig (kubeconfig_ca, state present)",
     "approve_csr": "approve the kubelet's pending serving CSR after checking it (csr_approval role)",
     "relink": "re-link it to a dated file (current_link)",
+    "repoint_client": "point the kubelet kubeconfig's user at kubelet-client-current.pem, which holds a valid pair "
+                      "for this node (kubelet_client_ref)",
     "fix_permissions": "make the key file mode 0600",
     "restart": "restart the kubelet so that it loads what is on disk (kubelet_restart)",
 }
 
 # Every catalogued finding code has an explicit entry: an action in FIXES, or a hint in HINTS, or
-# both through CONDITIONAL_FIXES (the action for the findings it fixes, the hint for the others).
+# both through CONDITIONAL_FIXES or CHOSEN_FIXES (the action for the findings it fixes, the hint
+# for the others).
 # A code with no entry is an error, so that a new code cannot reach the operator as a vague hint.
 
 # The action that fixes every finding of these codes.
@@ -45,10 +48,19 @@ def _is_pending_csr(finding: t.Mapping[str, t.Any], leaf_paths: t.Collection[str
     return "internal error" in message or "csr" in message
 
 
-def _is_repointable(finding: t.Mapping[str, t.Any], leaf_paths: t.Collection[str]) -> bool:
-    # Reissuing into the kubelet's own store (kubelet-client-current.pem) points the kubeconfig's
-    # user at it; where the layout embeds the pair by design, a reissue would embed it again.
-    return finding.get("repointable") is not False
+def _embedded_client_fix(finding: t.Mapping[str, t.Any], leaf_paths: t.Collection[str]) -> str | None:
+    # A valid kubelet-client-current.pem is pointed at as it is; else a reissue into the kubelet's
+    # own store points the kubeconfig's user at the new pair. Where the layout embeds the pair by
+    # design, a reissue would embed it again: the hint.
+    if finding.get("rotated_pair"):
+        return "repoint_client"
+    return "reissue" if finding.get("repointable") is not False else None
+
+
+# The action chosen per finding for these codes (None: the code's hint).
+CHOSEN_FIXES: dict[str, t.Callable[[t.Mapping[str, t.Any], t.Collection[str]], t.Optional[str]]] = {
+    "client_cert_embedded": _embedded_client_fix,
+}
 
 
 # The action that fixes the findings of these codes that pass the test; the others get the hint.
@@ -56,7 +68,6 @@ CONDITIONAL_FIXES: dict[str, tuple[str, t.Callable[[t.Mapping[str, t.Any], t.Col
     # "A file is broken": fixable by reissuing when it is the node's certificate or key.
     **dict.fromkeys(("missing", "unparsable", "broken_symlink"), ("reissue", _is_leaf)),
     "probe_failed": ("approve_csr", _is_pending_csr),
-    "client_cert_embedded": ("reissue", _is_repointable),
 }
 
 HINTS: dict[str, str] = {
@@ -89,6 +100,10 @@ def action_for(finding: t.Mapping[str, t.Any], leaf_paths: t.Collection[str]) ->
     code = str(finding.get("code"))
     if code in FIXES:
         return FIXES[code]
+    if code in CHOSEN_FIXES:
+        chosen = CHOSEN_FIXES[code](finding, leaf_paths)
+        if chosen is not None:
+            return chosen
     if code in CONDITIONAL_FIXES:
         action, applies = CONDITIONAL_FIXES[code]
         if applies(finding, leaf_paths):

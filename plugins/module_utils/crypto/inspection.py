@@ -171,7 +171,7 @@ class Inspection:
         kubeconfigs = self._kubeconfigs()
         self._layout_checks()
         self._ignored_kubelet_processes()
-        self.findings.extend(self_renewal.findings(self.g, self.certificates, self.options.warn_days))
+        self.findings.extend(self_renewal.findings(self.g, self.certificates, self.options.warn_days, self.findings))
         findings = sort_findings(self.findings)
         return {
             "changed": False,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings import finding
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.findings import CRITICAL, finding
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import truthy
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import yaml_subset
 
@@ -88,8 +88,31 @@ def _kubeconfig_path(gathered: t.Mapping[str, t.Any]) -> str | None:
     return ((gathered.get("paths") or {}).get("kubeconfig") or {}).get("path")
 
 
-def embedded_client_cert(gathered: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
-    """``client_cert_embedded`` when the kubeconfig embeds the client pair and rotation is on."""
+def usable_rotated_pair(certificates: t.Iterable[t.Mapping[str, t.Any]],
+                        earlier: t.Iterable[t.Mapping[str, t.Any]]) -> str | None:
+    """The kubelet-client-current.pem that the kubeconfig can point at instead of the embedded pair:
+    judged here as the client certificate (chains to the cluster CA, its key matches, not expired)
+    with no critical finding of its own (identity, usage). None when there is none."""
+    for entry in certificates:
+        path = str(entry.get("path") or "")
+        if entry.get("role") != "client" or entry.get("embedded") or \
+                not path.endswith("/kubelet-client-current.pem"):
+            continue
+        if entry.get("key_matches") is not True or entry.get("chains_to_ca") is not True:
+            return None
+        if int(entry.get("days_remaining") or 0) < 0:
+            return None
+        if any(f.get("severity") == CRITICAL and f.get("path") in (path, entry.get("key_path")) for f in earlier):
+            return None
+        return path
+    return None
+
+
+def embedded_client_cert(gathered: t.Mapping[str, t.Any], certificates: t.Sequence[t.Mapping[str, t.Any]] = (),
+                         earlier: t.Sequence[t.Mapping[str, t.Any]] = ()) -> list[dict[str, t.Any]]:
+    """``client_cert_embedded`` when the kubeconfig embeds the client pair and rotation is on. The
+    finding says whether kubelet-client-current.pem can replace the pair as it is
+    (``rotated_pair``) or a new certificate must come first."""
     profile = str(gathered.get("profile") or "")
     user = _context_user(gathered)
     path = _kubeconfig_path(gathered)
@@ -98,14 +121,18 @@ def embedded_client_cert(gathered: t.Mapping[str, t.Any]) -> list[dict[str, t.An
     rotating, why = _rotation(gathered)
     if not rotating:
         return []
-    fix = ("run kubecerts.kubelet.repair, or point the user at client-certificate and client-key "
-           "/var/lib/kubelet/pki/kubelet-client-current.pem (kubelet-client-current.pem in the kubelet's "
-           "--cert-dir) and restart the kubelet")
+    rotated = usable_rotated_pair(certificates, earlier)
+    if rotated:
+        fix = (f"point the user at client-certificate and client-key {rotated}, a valid pair for this node "
+               "(kubecerts.kubelet.repair does it, with a backup), and restart the kubelet")
+    else:
+        fix = ("issue a client certificate into kubelet-client-current.pem and point the user at it "
+               "(kubecerts.kubelet.repair does both), then restart the kubelet")
     return [finding("client_cert_embedded", path,
                     f"kubelet kubeconfig {path} embeds the client certificate of user {user.get('name')} "
                     f"(client-certificate-data) while the kubelet rotates it ({why}): rotated certificates "
                     f"are never used and the kubelet fails when the embedded one expires; {fix}",
-                    repointable=profile not in EMBEDDED_PROFILES)]
+                    repointable=profile not in EMBEDDED_PROFILES, rotated_pair=rotated)]
 
 
 def cannot_recover(gathered: t.Mapping[str, t.Any], certificates: t.Iterable[t.Mapping[str, t.Any]],
@@ -210,7 +237,8 @@ def ignored_config_keys(gathered: t.Mapping[str, t.Any]) -> list[dict[str, t.Any
 
 
 def findings(gathered: t.Mapping[str, t.Any], certificates: t.Iterable[t.Mapping[str, t.Any]],
-             warn_days: int) -> list[dict[str, t.Any]]:
-    """Every self-renewal finding of one node."""
-    return (embedded_client_cert(gathered) + cannot_recover(gathered, list(certificates), warn_days)
+             warn_days: int, earlier: t.Iterable[t.Mapping[str, t.Any]] = ()) -> list[dict[str, t.Any]]:
+    """Every self-renewal finding of one node; ``earlier`` are the node's other findings."""
+    certificates, earlier = list(certificates), list(earlier)
+    return (embedded_client_cert(gathered, certificates, earlier) + cannot_recover(gathered, certificates, warn_days)
             + ignored_config_keys(gathered))
