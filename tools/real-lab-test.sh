@@ -7,3 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/lab/kube/build.sh
 KUBECERTS_REAL_LAB=1 python -m pytest -q tests/integration/test_real_lab.py
+KUBECERTS_REAL_LAB=1 python -m pytest -q tests/integration/test_node_findings_lab.py

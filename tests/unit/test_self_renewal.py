@@ -131,7 +131,8 @@ def test_expired_without_a_bootstrap_kubeconfig_cannot_recover(node):
     bootstrap = {"path": "/etc/kubernetes/bootstrap-kubelet.conf", "source": "flag", "kind": "missing"}
     f = findings_for(judge(node, bootstrap=bootstrap), "kubelet_cannot_recover")[0]
     assert f["severity"] == "critical" and f["path"] == node.client_current
-    assert "expired" in f["message"] and "/etc/kubernetes/bootstrap-kubelet.conf (flag) does not exist" in f["message"]
+    assert "expired" in f["message"] and "/etc/kubernetes/bootstrap-kubelet.conf does not exist (named by flag)" in f["message"]
+    assert "turn on rotateCertificates" not in f["message"]
     assert "rotation is off" not in f["message"]
     assert len(f["reasons"]) == 1
     assert plan_action(f) == "reissue"
@@ -144,7 +145,7 @@ def test_expiring_with_rotation_off_names_both_reasons(node):
     assert "in 9 days" in f["message"] or "in 10 days" in f["message"]
     assert "client certificate rotation is off (rotateCertificates: false" in f["message"]
     assert "no --bootstrap-kubeconfig is configured" in f["message"]
-    assert len(f["reasons"]) == 2
+    assert len(f["reasons"]) == 2 and f["message"].endswith("turn on rotateCertificates")
 
 
 def test_rotation_off_with_a_bootstrap_kubeconfig_names_only_rotation(node):

@@ -156,8 +156,8 @@ def cannot_recover(gathered: t.Mapping[str, t.Any], certificates: t.Iterable[t.M
     if not isinstance(bootstrap, dict) or not bootstrap.get("path"):
         reasons.append("no --bootstrap-kubeconfig is configured to fall back on")
     elif bootstrap.get("kind") != "file":
-        reasons.append(f"the bootstrap kubeconfig {bootstrap.get('path')} ({bootstrap.get('source')}) "
-                       f"{'does not exist' if bootstrap.get('kind') == 'missing' else 'is not a regular file'}")
+        state = "does not exist" if bootstrap.get("kind") == "missing" else "is not a regular file"
+        reasons.append(f"the bootstrap kubeconfig {bootstrap.get('path')} {state} (named by {bootstrap.get('source')})")
     if not reasons:
         return []
     when = f"expired {client.get('not_after')}" if expired else \
@@ -166,7 +166,7 @@ def cannot_recover(gathered: t.Mapping[str, t.Any], certificates: t.Iterable[t.M
     return [finding("kubelet_cannot_recover", path,
                     f"client certificate {path} {when} and the kubelet cannot renew it by itself: "
                     f"{'; and '.join(reasons)}; the kubelet fails at its next start: issue a new one from the "
-                    "cluster CA (kubecerts.kubelet.repair) and turn on rotateCertificates",
+                    f"cluster CA (kubecerts.kubelet.repair){'' if rotating else ' and turn on rotateCertificates'}",
                     reasons=reasons)]
 
 
