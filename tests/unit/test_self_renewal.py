@@ -153,15 +153,29 @@ def test_rotation_off_with_a_bootstrap_kubeconfig_names_only_rotation(node):
     node.write_kubelet_config({"rotateCertificates": False})
     present = {"path": "/etc/kubernetes/bootstrap-kubelet.conf", "source": "flag", "kind": "file"}
     f = findings_for(judge(node, bootstrap=present), "kubelet_cannot_recover")[0]
-    assert f["reasons"] == [f["reasons"][0]] and "rotation is off" in f["reasons"][0]
+    assert len(f["reasons"]) == 1 and "rotation is off" in f["reasons"][0]
+
+
+def test_expired_with_rotation_off_names_both_reasons(node):
+    expiring_client(node, -2)
+    node.write_kubelet_config({"rotateCertificates": False})
+    f = findings_for(judge(node), "kubelet_cannot_recover")[0]
+    assert len(f["reasons"]) == 2 and "expired" in f["message"]
 
 
 def test_a_kubelet_that_can_renew_is_not_reported(node):
     present = {"path": "/etc/kubernetes/bootstrap-kubelet.conf", "source": "flag", "kind": "file"}
+    missing = dict(present, kind="missing")
     expiring_client(node, 10)
     assert "kubelet_cannot_recover" not in codes(judge(node, bootstrap=present))   # rotation on, bootstrap there
+    # Rotation renews an expiring certificate while the kubelet runs, bootstrap or not.
+    assert "kubelet_cannot_recover" not in codes(judge(node, bootstrap=missing))
     expiring_client(node, 200)
+    node.write_kubelet_config({"rotateCertificates": False})
     assert "kubelet_cannot_recover" not in codes(judge(node))                      # far from expiry
+    # Expired, with rotation off: a bootstrap kubeconfig gets the kubelet a new certificate at start.
+    expiring_client(node, -2)
+    assert "kubelet_cannot_recover" not in codes(judge(node, bootstrap=present))
 
 
 def test_the_node_reports_its_bootstrap_kubeconfig_kind_only(tmp_path):

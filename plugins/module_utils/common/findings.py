@@ -60,8 +60,8 @@ FINDING_CODES: dict[str, tuple[str, str]] = {
     "client_cert_embedded": (WARNING, "The kubelet kubeconfig embeds the client certificate (client-certificate-data) "
                                       "while the kubelet rotates it, so rotated certificates are never used."),
     "kubelet_cannot_recover": (CRITICAL, "The client certificate is expired or expiring and the kubelet cannot renew "
-                                         "it by itself (rotation off, or no bootstrap kubeconfig): it fails at its "
-                                         "next start."),
+                                         "it by itself (expired with no bootstrap kubeconfig, or expiring with "
+                                         "rotation off): it fails at its next start."),
     "kubelet_config_key_ignored": (WARNING, "A certificate-related KubeletConfiguration key is mis-cased or unknown, "
                                             "so the kubelet ignores it and the setting stays off."),
     # Fleet audit (live probes and cross-node checks)

@@ -10,8 +10,8 @@ Three ways a node looks fine today and fails later, all read from what ``cert_in
   certificate. Rotated certificates go to ``kubelet-client-current.pem``, but the embedded
   pair is what the kubeconfig keeps handing out, until it expires.
 - ``kubelet_cannot_recover``: the client certificate is expired or expiring and the kubelet has
-  no way to get a new one by itself: rotation is off, or there is no bootstrap kubeconfig to
-  fall back on. The next restart fails.
+  no way to get a new one by itself: expired with no bootstrap kubeconfig to fall back on, or
+  expiring with rotation off. The next restart fails.
 - ``kubelet_config_key_ignored``: a certificate-related KubeletConfiguration key the kubelet does
   not know (mis-cased like ``ServerTLSBootstrap``, or a flag's name written as a key), which it
   ignores, so the setting it was meant to turn on stays off.
@@ -138,7 +138,10 @@ def embedded_client_cert(gathered: t.Mapping[str, t.Any], certificates: t.Sequen
 def cannot_recover(gathered: t.Mapping[str, t.Any], certificates: t.Iterable[t.Mapping[str, t.Any]],
                    warn_days: int) -> list[dict[str, t.Any]]:
     """``kubelet_cannot_recover`` when the client certificate is expired or expiring and the kubelet
-    cannot get a new one by itself; the message names every reason that holds."""
+    cannot get a new one by itself. An expired certificate can no longer be used to request its
+    successor: only a bootstrap kubeconfig helps then. An expiring one is renewed by the kubelet's
+    rotation while it runs: without rotation nothing renews it. The message names every reason that
+    holds (rotation off, no bootstrap kubeconfig configured, the bootstrap kubeconfig missing)."""
     if str(gathered.get("profile") or "") in SUPERVISED_PROFILES:
         return []
     client = next((c for c in certificates if c.get("role") == "client"), None)
@@ -148,18 +151,21 @@ def cannot_recover(gathered: t.Mapping[str, t.Any], certificates: t.Iterable[t.M
     expired = days < 0
     if days >= warn_days and not expired:
         return []
-    reasons = []
     rotating, why = _rotation(gathered)
-    if not rotating:
-        reasons.append(f"client certificate rotation is off ({why})")
+    rotation_off = None if rotating else f"client certificate rotation is off ({why})"
     bootstrap = gathered.get("bootstrap_kubeconfig")
+    no_bootstrap = None
     if not isinstance(bootstrap, dict) or not bootstrap.get("path"):
-        reasons.append("no --bootstrap-kubeconfig is configured to fall back on")
+        no_bootstrap = "no --bootstrap-kubeconfig is configured to fall back on"
     elif bootstrap.get("kind") != "file":
         state = "does not exist" if bootstrap.get("kind") == "missing" else "is not a regular file"
-        reasons.append(f"the bootstrap kubeconfig {bootstrap.get('path')} {state} (named by {bootstrap.get('source')})")
-    if not reasons:
+        no_bootstrap = f"the bootstrap kubeconfig {bootstrap.get('path')} {state} (named by {bootstrap.get('source')})"
+    # What decides: no bootstrap for an expired certificate, rotation off for an expiring one.
+    # The other reason is named too when it holds: it is the next thing to fix.
+    decisive = no_bootstrap if expired else rotation_off
+    if decisive is None:
         return []
+    reasons = [r for r in (rotation_off, no_bootstrap) if r]
     when = f"expired {client.get('not_after')}" if expired else \
         f"expires {client.get('not_after')}, in {days} days"
     path = client.get("path")
