@@ -9,6 +9,9 @@ whole module:
   the kubelet rotates into kubelet-client-current.pem. The audit reports
   ``client_cert_embedded`` and names the valid rotated pair; the repair points kubelet.conf at
   it (no new certificate) and the kubelet comes back Ready through the restart gates.
+- Then kubeadm1 gets ``client-embedded`` again, and a kubelet flag that stops it from starting: the
+  repair repoints kubelet.conf, the restart gates fail, and kubelet_restart puts kubelet.conf back
+  byte for byte and stops the rollout.
 - kubeadm2 gets ``config-key-miscased`` (kubeadm#2024, ``ServerTLSBootstrap``; the kubelet logs
   its own "strict decoding error: unknown field") and then ``expired`` with the kubelet stopped:
   certificates that expired while the node was off. The real kubelet refuses to start ("unable to
@@ -89,11 +92,11 @@ class Lab:
         return datetime.datetime.strptime(out.split("=", 1)[1], "%b %d %H:%M:%S %Y %Z").replace(
             tzinfo=datetime.timezone.utc)
 
-    def repair(self, report_dir: str) -> subprocess.CompletedProcess[str]:
+    def repair(self, report_dir: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(["ansible-playbook", "-i", self.inventory, os.path.join(ROOT, "playbooks", "repair.yml"),
-                               "-e", f"repair_report_dir={report_dir}"],
+                               "-e", f"repair_report_dir={report_dir}", *args],
                               capture_output=True, text=True, timeout=900)
-        if proc.returncode != 0:
+        if check and proc.returncode != 0:
             raise AssertionError(f"repair failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
         return proc
 
@@ -182,3 +185,20 @@ def test_certificates_that_expired_while_the_node_was_off_are_reissued(repaired:
     assert after["kubeadm1"] == []
     # The mis-cased key has no automatic fix: it stays, reported, until the operator corrects it.
     assert [f["code"] for f in after["kubeadm2"]] == ["kubelet_config_key_ignored"]
+
+
+def test_a_repoint_whose_kubelet_does_not_come_back_is_rolled_back(repaired: tuple[Lab, str]) -> None:
+    lab, report_dir = repaired
+    labctl("break", "--lab-dir", lab.dir, "--node", "kubeadm1", "--scenario", "client-embedded")
+    before = lab.sh("kubeadm1", f"cat {KUBELET_CONF}")
+    # Something the audit does not judge keeps the kubelet from starting after the repoint.
+    lab.sh("kubeadm1", "echo 'KUBELET_EXTRA_ARGS=--no-such-kubelet-flag' > /etc/default/kubelet")
+    try:
+        proc = lab.repair(os.path.join(os.path.dirname(report_dir), "rollback"), "-e", "repair_restart_timeout=20",
+                          check=False)
+        assert proc.returncode != 0
+        assert "Rolled back 1 file(s)" in proc.stdout and KUBELET_CONF in proc.stdout
+        assert lab.sh("kubeadm1", f"cat {KUBELET_CONF}") == before
+    finally:
+        lab.sh("kubeadm1", "rm -f /etc/default/kubelet; systemctl reset-failed kubelet; systemctl restart kubelet")
+    wait_for(lambda: lab.ready()["kubeadm1"] == "True", **SLOW)
