@@ -7,7 +7,9 @@
 #   test_sliced_audit.py   three --limit slices, a copied identity across two, merged into one report;
 #   test_dual_stack_lab.py IPv4 + unique-local IPv6 nodes on a podman network of their own;
 #   test_csr_renewal_lab.py 3-minute certificates: the csr_approval timer approves a pending
-#                          serving CSR and then the kubelet's renewal.
+#                          serving CSR and then the kubelet's renewal;
+#   test_node_findings_lab.py the self-renewal findings (embedded client pair, a kubelet that cannot
+#                          recover, ignored config keys) and their repair on real kubelets.
 # One pytest run, so a failure in one file does not hide the others.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +18,5 @@ KUBECERTS_REAL_LAB=1 python -m pytest -q \
     tests/integration/test_real_lab.py \
     tests/integration/test_sliced_audit.py \
     tests/integration/test_dual_stack_lab.py \
-    tests/integration/test_csr_renewal_lab.py
+    tests/integration/test_csr_renewal_lab.py \
+    tests/integration/test_node_findings_lab.py

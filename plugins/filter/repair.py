@@ -11,12 +11,15 @@ ACTIONS: dict[str, str] = {
     "propagate_ca": "add the cluster CA to this kubeconfig (kubeconfig_ca, state present)",
     "approve_csr": "approve the kubelet's pending serving CSR after checking it (csr_approval role)",
     "relink": "re-link it to a dated file (current_link)",
+    "repoint_client": "point the kubelet kubeconfig's user at kubelet-client-current.pem, which holds a valid pair "
+                      "for this node (kubelet_client_ref)",
     "fix_permissions": "make the key file mode 0600",
     "restart": "restart the kubelet so that it loads what is on disk (kubelet_restart)",
 }
 
 # Every catalogued finding code has an explicit entry: an action in FIXES, or a hint in HINTS, or
-# both through CONDITIONAL_FIXES (the action for the findings it fixes, the hint for the others).
+# both through CONDITIONAL_FIXES or CHOSEN_FIXES (the action for the findings it fixes, the hint
+# for the others).
 # A code with no entry is an error, so that a new code cannot reach the operator as a vague hint.
 
 # The action that fixes every finding of these codes.
@@ -25,7 +28,8 @@ FIXES: dict[str, str] = {
     **dict.fromkeys(("expired", "expiring_soon", "not_yet_valid", "key_mismatch", "untrusted_issuer",
                      "wrong_identity", "self_signed_serving", "san_missing_ip", "san_missing_dns",
                      "san_missing_ip_family",
-                     "san_loopback_only", "served_san_mismatch", "served_untrusted", "wrong_usage"), "reissue"),
+                     "san_loopback_only", "served_san_mismatch", "served_untrusted", "wrong_usage",
+                     "kubelet_cannot_recover"), "reissue"),
     # A key that is shared with another node, or too weak, must not be reused.
     **dict.fromkeys(("duplicate_identity", "weak_key"), "reissue_new_key"),
     "kubeconfig_ca_mismatch": "propagate_ca",
@@ -44,6 +48,21 @@ def _is_pending_csr(finding: t.Mapping[str, t.Any], leaf_paths: t.Collection[str
     # "tls: internal error": the kubelet has no serving certificate, its CSR waits for approval.
     message = str(finding.get("message") or "").lower()
     return "internal error" in message or "csr" in message
+
+
+def _embedded_client_fix(finding: t.Mapping[str, t.Any], leaf_paths: t.Collection[str]) -> str | None:
+    # A valid kubelet-client-current.pem is pointed at as it is; else a reissue into the kubelet's
+    # own store points the kubeconfig's user at the new pair. Where the layout embeds the pair by
+    # design, a reissue would embed it again: the hint.
+    if finding.get("rotated_pair"):
+        return "repoint_client"
+    return "reissue" if finding.get("repointable") is not False else None
+
+
+# The action chosen per finding for these codes (None: the code's hint).
+CHOSEN_FIXES: dict[str, t.Callable[[t.Mapping[str, t.Any], t.Collection[str]], t.Optional[str]]] = {
+    "client_cert_embedded": _embedded_client_fix,
+}
 
 
 # The action that fixes the findings of these codes that pass the test; the others get the hint.
@@ -69,6 +88,10 @@ HINTS: dict[str, str] = {
     "identity_mismatch": "no automatic fix: the node contradicts the inventory about who it is; set "
                          "kubecerts_node_name or kubecerts_node_ips if the inventory is wrong, else treat the node "
                          "as compromised",
+    "client_cert_embedded": "no automatic fix: this layout embeds the client pair by design; turn off "
+                            "rotateCertificates, or point the user at the files the kubelet's rotation writes",
+    "kubelet_config_key_ignored": "no automatic fix: correct the key's spelling in the KubeletConfiguration (keys "
+                                  "are case-sensitive: serverTLSBootstrap, rotateCertificates) and restart the kubelet",
     "kubelet_process_untrusted": "no automatic fix: find out why a process that is not root's kubelet is named "
                                  "kubelet on this node",
 }
@@ -80,6 +103,10 @@ def action_for(finding: t.Mapping[str, t.Any], leaf_paths: t.Collection[str]) ->
     code = str(finding.get("code"))
     if code in FIXES:
         return FIXES[code]
+    if code in CHOSEN_FIXES:
+        chosen = CHOSEN_FIXES[code](finding, leaf_paths)
+        if chosen is not None:
+            return chosen
     if code in CONDITIONAL_FIXES:
         action, applies = CONDITIONAL_FIXES[code]
         if applies(finding, leaf_paths):

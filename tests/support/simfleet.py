@@ -132,6 +132,8 @@ def make(directory: str, hosts: int, breaks: dict[str, str], prefix: str = "sim"
             # The simulated kubelet registers under the inventory's name, as a real one would
             # with this override; without it the audit rightly reports identity_mismatch.
             f"hostnameOverride: {name}\n"
+            # A kubeadm-style kubelet renews its own client certificate.
+            "rotateCertificates: true\n"
             f"tlsCertFile: {pki}/kubelet.crt\ntlsPrivateKeyFile: {pki}/kubelet.key\n"
             f"authentication:\n  x509:\n    clientCAFile: {pki}/ca.crt\n").encode())
         hostvars: dict[str, t.Any] = {

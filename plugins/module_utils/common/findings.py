@@ -58,6 +58,14 @@ FINDING_CODES: dict[str, tuple[str, str]] = {
     # Kubeconfig
     "kubeconfig_ca_mismatch": (CRITICAL, "The kubeconfig's CA bundle does not contain the cluster CA, or does not verify the configured server's certificate."),
     "apiserver_san_mismatch": (CRITICAL, "The API server's certificate does not cover the address the kubeconfig or client uses to reach it."),
+    # Self-renewal: the kubelet renewing its own client certificate
+    "client_cert_embedded": (WARNING, "The kubelet kubeconfig embeds the client certificate (client-certificate-data) "
+                                      "while the kubelet rotates it, so rotated certificates are never used."),
+    "kubelet_cannot_recover": (CRITICAL, "The client certificate is expired or expiring and the kubelet cannot renew "
+                                         "it by itself (expired with no bootstrap kubeconfig, or expiring with "
+                                         "rotation off): it fails at its next start."),
+    "kubelet_config_key_ignored": (WARNING, "A certificate-related KubeletConfiguration key is mis-cased or unknown, "
+                                            "so the kubelet ignores it and the setting stays off."),
     # Fleet audit (live probes and cross-node checks)
     "served_untrusted": (WARNING, "The certificate the kubelet serves on its port does not chain to the cluster CA."),
     "served_san_mismatch": (WARNING, "The certificate the kubelet serves does not cover the node's addresses."),

@@ -20,6 +20,7 @@ import urllib.parse
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node import yaml_subset as gather_yaml
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common import san
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import self_renewal
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto import x509 as core
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.pem import decode_base64
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
@@ -170,6 +171,7 @@ class Inspection:
         kubeconfigs = self._kubeconfigs()
         self._layout_checks()
         self._ignored_kubelet_processes()
+        self.findings.extend(self_renewal.findings(self.g, self.certificates, self.options.warn_days, self.findings))
         findings = sort_findings(self.findings)
         return {
             "changed": False,

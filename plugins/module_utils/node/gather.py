@@ -518,6 +518,7 @@ def gather(params: dict[str, t.Any], proc: str = "/proc") -> dict[str, t.Any]:
         "ignored_kubelet_processes": scan.ignored,
         "kubelet_settings": {k: config.get(k) for k in ("serverTLSBootstrap", "rotateCertificates")
                              if k in config},
+        "bootstrap_kubeconfig": _bootstrap_kubeconfig(flag("bootstrap-kubeconfig")),
         "paths": resolve.paths,
         "files": files,
         "kubeconfig_refs": refs,
@@ -593,6 +594,23 @@ def _resolve_serving(resolve: _Resolver, params: dict[str, t.Any], profile: Prof
         resolve.choose("serving_key", (cert, "profile (rotated)"))
     else:
         resolve.choose("serving_key", (profile.serving_key, "profile"))
+
+
+def _bootstrap_kubeconfig(found: tuple[str | None, str]) -> dict[str, t.Any] | None:
+    """Whether the kubelet has a bootstrap kubeconfig to fall back on when its client certificate
+    has expired. Only its kind is sent: the file holds a bootstrap token."""
+    path, source = found
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        kind = "missing"
+    except OSError:
+        kind = "error"
+    else:
+        kind = "file" if stat.S_ISREG(st.st_mode) else "other"
+    return {"path": path, "source": source, "kind": kind}
 
 
 def _node_ips(flag: t.Callable[[str], tuple[str | None, str]], short: str) -> tuple[list[str], str]:

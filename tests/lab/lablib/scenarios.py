@@ -194,6 +194,38 @@ def expiring(target: Target) -> str:
     return f"{target.name}: client and serving certificates re-issued to expire in 3 days"
 
 
+def client_embedded(target: Target) -> str:
+    """kubeadm before 1.17 (kubeadm#1753): the kubelet kubeconfig embeds the client pair while the
+    kubelet rotates its certificate into kubelet-client-current.pem."""
+    if not target.layout.kubeconfig or "kubelet-client-current.pem" not in target.layout.client_cert:
+        raise LabError(f"client-embedded needs a node whose kubelet rotates into kubelet-client-current.pem, "
+                       f"not {target.layout.name}")
+    cert, key = _read_pair(target.container, target.layout.client_cert, target.layout.client_key)
+    cert_data, key_data = pki.b64(cert + b"\n"), pki.b64(key + b"\n")
+    text = nodes.read_file(target.container, target.layout.kubeconfig).decode()
+    text, count = re.subn(r"(?m)^(\s+)client-certificate: \S+\n\s+client-key: \S+$",
+                          lambda m: f"{m.group(1)}client-certificate-data: {cert_data}\n"
+                                    f"{m.group(1)}client-key-data: {key_data}", text)
+    if count != 1:
+        raise LabError(f"{target.layout.kubeconfig}: no client-certificate/client-key pair to embed")
+    target.push([file(target.layout.kubeconfig, text, 0o600)])
+    target.restart_kubelet()
+    return f"{target.name}: {target.layout.kubeconfig} embeds the client pair while rotateCertificates is on"
+
+
+def config_key_miscased(target: Target) -> str:
+    """kubeadm#2024: ServerTLSBootstrap instead of serverTLSBootstrap; the kubelet ignores the key."""
+    if not target.layout.config:
+        raise LabError(f"config-key-miscased needs a node with a KubeletConfiguration, not {target.layout.name}")
+    text = nodes.read_file(target.container, target.layout.config).decode()
+    text, count = re.subn(r"(?m)^serverTLSBootstrap:.*$", "ServerTLSBootstrap: true", text)
+    if count == 0:
+        text += "ServerTLSBootstrap: true\n"
+    target.push([file(target.layout.config, text, 0o644)])
+    target.restart_kubelet()
+    return f"{target.name}: {target.layout.config} says ServerTLSBootstrap (ignored) instead of serverTLSBootstrap"
+
+
 def _reissue_node(target: Target, valid: str) -> None:
     layout, ca, ip = target.layout, target.ca(), target.node["ip"]
     if layout.shared_pair:
@@ -290,6 +322,8 @@ SCENARIOS: dict[str, tuple[str, t.Callable[..., str]]] = {
     "expired": ("-", expired),
     "expiring": ("-", expiring),
     "ipv4-only-serving": ("-", ipv4_only_serving),
+    "client-embedded": ("-", client_embedded),
+    "config-key-miscased": ("-", config_key_miscased),
 }
 
 
