@@ -26,7 +26,7 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.install imp
     LAYOUT_ARGUMENT_SPEC,
     REQUEST_ARGUMENT_SPEC,
 )
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.k8s_auth import AUTH_ARG_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils import identity as _identity
 from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.action import KubecertsAction, is_controller
 

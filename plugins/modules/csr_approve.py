@@ -338,7 +338,8 @@ from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.x509 impo
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.csr_policy import build_policy
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.io import read_bounded
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.crypto.served_evidence import ServedEvidence
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import AUTH_ARG_SPEC, KubeClient
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.k8s_auth import AUTH_ARG_SPEC
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import KubeClient
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
 
 

@@ -301,7 +301,7 @@ journal:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.k8s_auth import AUTH_ARG_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.profiles import PROFILE_CHOICES
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.node.service import run_kubelet_service

@@ -153,7 +153,7 @@ by_host:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.k8s_auth import AUTH_ARG_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import controller_only, run_module
 
 ARGUMENT_SPEC = {

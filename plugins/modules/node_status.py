@@ -207,7 +207,7 @@ api_reason:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.client import AUTH_ARG_SPEC
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.k8s_auth import AUTH_ARG_SPEC
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.runner import run_module
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.k8s.node_status import run_node_status
 

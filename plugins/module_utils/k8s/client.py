@@ -2,8 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Kubernetes API access for every module that talks to the cluster (controller side).
 
-Authentication options carry kubernetes.core's names and ``K8S_AUTH_*`` fallbacks, so a
-playbook's existing ``module_defaults`` keep working. Requests go through the official
+The authentication options (``common/k8s_auth.py``) carry kubernetes.core's names. Requests go through the official
 ``kubernetes`` client (its kubeconfig loader, TLS and auth handling) but exchange plain
 Kubernetes JSON: the policies read objects exactly as the API documents them, and no
 model class of one client release decides which fields exist.
@@ -20,14 +19,13 @@ import ssl
 import typing as t
 import urllib.parse
 
-from ansible.module_utils.basic import env_fallback
-
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import (
     InputFileError,
     KubernetesApiError,
     KubernetesUnreachable,
     MissingLibrary,
 )
+from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.k8s_auth import DEFAULT_REQUEST_TIMEOUT
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.text import one_line
 
 try:
@@ -41,23 +39,6 @@ try:
 except ImportError as _exc:
     HAS_KUBERNETES = False
     KUBERNETES_IMPORT_ERROR = _exc
-
-DEFAULT_REQUEST_TIMEOUT = 15
-
-AUTH_ARG_SPEC: dict[str, dict[str, t.Any]] = {
-    "kubeconfig": {"type": "path", "fallback": (env_fallback, ["K8S_AUTH_KUBECONFIG"])},
-    "context": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_CONTEXT"])},
-    "host": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_HOST"])},
-    "api_key": {"type": "str", "no_log": True, "fallback": (env_fallback, ["K8S_AUTH_API_KEY"])},
-    "client_cert": {"type": "path", "aliases": ["cert_file"], "fallback": (env_fallback, ["K8S_AUTH_CERT_FILE"])},
-    "client_key": {"type": "path", "aliases": ["key_file"], "no_log": False,
-                   "fallback": (env_fallback, ["K8S_AUTH_KEY_FILE"])},
-    "ca_cert": {"type": "path", "aliases": ["ssl_ca_cert"], "fallback": (env_fallback, ["K8S_AUTH_SSL_CA_CERT"])},
-    "validate_certs": {"type": "bool", "aliases": ["verify_ssl"], "fallback": (env_fallback, ["K8S_AUTH_VERIFY_SSL"])},
-    "proxy": {"type": "str", "fallback": (env_fallback, ["K8S_AUTH_PROXY"])},
-    "request_timeout": {"type": "int", "default": DEFAULT_REQUEST_TIMEOUT},
-}
-
 
 def require_kubernetes() -> None:
     if not HAS_KUBERNETES:
