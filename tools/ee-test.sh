@@ -58,12 +58,15 @@ plain() { # NAME PLAYBOOK [ansible-playbook options]
 }
 in_ee() { # NAME PLAYBOOK [ansible-playbook options]
     local name=$1 playbook=$2 rc=0
-    local cmdline=(); (($# > 2)) && cmdline=("--cmdline=${*:3}")
+    # ansible-runner keeps --cmdline in env/cmdline for every later run of the directory, as
+    # AWX writes it per job: written here for this run only.
+    rm -f "$pdd/env/cmdline"
+    (($# > 2)) && echo "${*:3}" >"$pdd/env/cmdline"
     printf '{"audit_report_dir": "/runner/reports/%s", "rotate_report_dir": "/runner/reports/%s", "kubecerts_kubeconfig": "/runner/kubeconfig"}\n' \
         "$name" "$name" >"$pdd/env/extravars"
     # --user=0: the image's user 1000 cannot read the private data directory that root's
     # rootful podman mounts (AWX's rootless podman maps the user instead).
-    ansible-runner run "$pdd" --playbook "$playbook.yml" --ident "$name" "${cmdline[@]}" \
+    ansible-runner run "$pdd" --playbook "$playbook.yml" --ident "$name" \
         --process-isolation --process-isolation-executable podman --container-image "$image" \
         --container-option=--user=0 --container-option=--ulimit=nofile=10000:10000 \
         --container-option=--ulimit=nproc=5000:5000 >"$work/$name.ee.log" 2>&1 || rc=$?
