@@ -60,4 +60,7 @@ if ! ansible-builder build --file ee/execution-environment.yml --context .build/
     exit 1
 fi
 echo "ee: built $tag in $((SECONDS - started)) s ($(podman image inspect "$tag" --format '{{.Size}}') bytes)" >&2
+# Earlier builds only take disk space (most layers are shared); one in use stays.
+podman images --format '{{.Repository}}:{{.Tag}}' "$repository" | grep -v -x -e "$tag" -e "$repository:latest" |
+    while read -r old; do podman rmi "$old" >/dev/null 2>&1 || true; done
 echo "$tag"
