@@ -8,13 +8,14 @@ export PYTHONPATH := $(CURDIR)/.build/collections
 export ANSIBLE_NOCOLOR := 1
 LAB_NODES ?= 4
 
-.PHONY: help setup test unit sanity lint molecule build demo lab-up lab-down lab-break bench clean
+.PHONY: help setup test unit sanity lint molecule build ee demo lab-up lab-down lab-break bench clean
 
 help:
 	@echo "make test      run every test (unit, sanity, lint, molecule)"
 	@echo "make demo      bring up the lab, break it the five seed ways, audit, repair, audit"
 	@echo "make lab-up | lab-down | lab-break NODE=<name> SCENARIO=<scenario>"
 	@echo "make build     build the collection tarball"
+	@echo "make ee        build the execution environment image (AWX/AAP), cached; see docs/awx.md"
 	@echo "make bench     run the benchmarks recorded in docs/benchmarks.md"
 
 setup:
@@ -37,6 +38,9 @@ molecule: setup
 
 build: setup
 	tools/build.sh
+
+ee: setup
+	tools/ee-build.sh
 
 demo: setup
 	tools/demo.sh

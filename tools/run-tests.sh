@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole suite, in order of cost: unit, integration (a real kube-apiserver on loopback),
 # prom (promtool over the shipped alerting rules), sanity, lint, typecheck (mypy), build,
-# molecule on the lab, then the lab's own fidelity and seed tests. The Kubernetes binaries
-# are built from the Go module proxy first (cached: a no-op).
+# molecule on the lab, then the lab's own fidelity and seed tests, and last the execution
+# environment (audit and rotate inside it, as AWX runs them). The Kubernetes binaries are
+# built from the Go module proxy first (cached: a no-op).
 # Each stage runs even if an earlier one failed, so one CI run shows every failure;
 # the exit status is non-zero when any stage failed.
 set -uo pipefail
@@ -31,6 +32,7 @@ stage typecheck tools/typecheck.sh
 stage build tools/build.sh --check
 stage molecule tools/molecule.sh
 stage lab tools/real-lab-test.sh
+stage ee tools/ee-test.sh
 passed=$((total - ${#failed[@]}))
 echo "stages: $passed passed, ${#failed[@]} failed"
 ((${#failed[@]} == 0)) || { echo "failed stages: ${failed[*]}"; exit 1; }
