@@ -40,6 +40,7 @@ except ImportError as _exc:
     HAS_KUBERNETES = False
     KUBERNETES_IMPORT_ERROR = _exc
 
+
 def require_kubernetes() -> None:
     if not HAS_KUBERNETES:
         raise MissingLibrary("the Python package 'kubernetes' is required on the host running this module "
