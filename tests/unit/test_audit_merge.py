@@ -242,7 +242,7 @@ def test_sample_ca_is_public(cluster_ca):
 def test_markdown_lists_the_slices(fleet, tmp_path):
     write_slices(fleet, tmp_path, numbers=(1, 3))
     text = report_text.markdown(merged(tmp_path, [h.hostname for h in fleet]))
-    assert "Merged 2 of 3 slices." in text and "- slice 2: **missing**" in text
+    assert "Merged 2 result files (2 of 3 numbered slices)." in text and "- slice 2: **missing**" in text
     assert "failed: down" in text and "- in no slice: worker2, stale" in text
 
 
