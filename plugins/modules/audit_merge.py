@@ -103,7 +103,8 @@ author:
 """
 
 EXAMPLES = r"""
-# Each slice: ansible-playbook kubecerts.kubelet.audit -l SLICE -e audit_slice_number=N -e audit_slice_count=3
+# Each slice (an AWX slice job, or ansible-playbook kubecerts.kubelet.audit -l SLICE) wrote its result file
+# into the shared directory: hosts-<digest>.json, or slice-N-of-3.json with -e audit_slice_number=N -e audit_slice_count=3.
 - name: Merge the three slices into one fleet report
   kubecerts.kubelet.audit_merge:
     results_dir: /shared/kubelet-cert-audit/results

@@ -348,10 +348,11 @@ def test_unnumbered_files_that_overlap_are_refused_naming_both(fleet, tmp_path):
 
 def test_stale_unnumbered_file_is_set_aside(fleet, tmp_path):
     """An earlier audit's file of another host set: not merged, listed, no finding while its hosts are covered."""
-    old = write_unnumbered(fleet, tmp_path, pieces=[("worker2", "worker3")], now=NOW - datetime.timedelta(hours=13))[0]
+    earlier = NOW - datetime.timedelta(hours=13)
+    old = write_unnumbered(fleet, tmp_path, pieces=[("worker2", "worker3")], now=earlier)[0]
     write_unnumbered(fleet, tmp_path)
     report = merged(tmp_path, [h.hostname for h in fleet])
-    assert report["slices"]["stale"] == [{"number": None, "file": old, "generated_at": core.iso(NOW - datetime.timedelta(hours=13)),
+    assert report["slices"]["stale"] == [{"number": None, "file": old, "generated_at": core.iso(earlier),
                                           "note": "older than the newest result file by more than 12 h; not merged, "
                                                   "its hosts count only where a newer file covers them"}]
     assert old not in [s["file"] for s in report["slices"]["merged"]]

@@ -52,7 +52,7 @@ class SliceResult(t.NamedTuple):
     """One slice's result file, read and checked."""
     path: str
     number: t.Optional[int]     # None: a slice that was not told its number
-    total: t.Optional[int]      # the slice count; None with number
+    total: t.Optional[int]      # the slice count; None when number is
     generated_at: datetime.datetime
     hosts: list[str]
     host_status: dict[str, str]
@@ -261,7 +261,8 @@ def merge(results: t.Sequence[SliceResult], expected_hosts: t.Sequence[str] = ()
 
     newest = max(r.generated_at for r in results)
     stale = [r for r in results if newest - r.generated_at > stale_after]
-    merged = [r for r in results if r not in stale]
+    stale_paths = {r.path for r in stale}
+    merged = [r for r in results if r.path not in stale_paths]
     merged.sort(key=lambda r: (r.number is None, r.number or 0, r.path))
     nodes: dict[str, dict[str, t.Any]] = {}
     owner: dict[str, str] = {}
