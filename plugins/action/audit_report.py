@@ -129,7 +129,7 @@ class ActionModule(ControllerAction):
             sources.append("ca_pem")
         ca_host = args["ca_host"] or task_vars.get("kubecerts_ca_host")
         if args["results_dir"]:
-            _results.checked_slice(args["slice_number"], args["slice_count"])
+            _results.checked_numbering(args["slice_number"], args["slice_count"])
         now = core.utcnow()
         api_findings, api_fleet_findings = self.serving_csr_check(args, task_vars, [i.hostname for i in inputs], now)
         judged = _report.judge_hosts(
@@ -141,10 +141,11 @@ class ActionModule(ControllerAction):
         extra: dict[str, t.Any] = {}
         if args["results_dir"]:
             # Before assemble_report: a slice's result holds no fleet findings; the merge makes them.
-            name = _results.result_file_name(args["slice_number"], args["slice_count"])
+            covered = [h.hostname for h in inputs]
+            name = _results.result_file_name(args["slice_number"], args["slice_count"], covered)
             extra["result_file"] = os.path.join(args["results_dir"], name) if self._task.check_mode else \
-                _results.write_result(judged, [h.hostname for h in inputs], args["results_dir"],
-                                      args["slice_number"], args["slice_count"])
+                _results.write_result(judged, covered, args["results_dir"], args["slice_number"], args["slice_count"],
+                                      job={"id": args["job_id"]} if args["job_id"] else None)
         report = _report.assemble_report(judged, [dict(f, source="api") for f in api_fleet_findings])
 
         files = _report.report_files(report, args["report_dir"], args["formats"], args["metrics"],

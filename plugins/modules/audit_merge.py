@@ -15,12 +15,18 @@ description:
     C(metrics.prom) as one unsliced audit of those hosts would have, with the same renderers.
   - The cluster CA is decided as an unsliced audit decides it, over all hosts. Probe results are the slices' own;
     no host is contacted again.
-  - "Gaps are findings, never silence: a slice number between 1 and the slice count without a file, a file older
-    than the newest by more than O(stale_after_hours), and every host of O(expected_hosts) that no slice covered
-    get an C(audit_slice_missing) finding (critical). Hosts a slice could not inspect keep their C(unreachable)
-    findings. C(report.json) lists the merged, missing and stale slices under C(slices)."
-  - A result file that is not JSON, not an audit result, of another slice count, a second copy of a slice, or a
-    slice whose hosts overlap another's is a one-line error that names the file; no report is written.
+  - "Result files come in two kinds, and may be mixed: C(hosts-<digest>.json), named after the hosts a run
+    covered (what the slices of an AWX sliced job write, as AWX gives them all the same variables), and
+    C(slice-<number>-of-<count>.json), from runs given their slice number and count."
+  - "Gaps are findings, never silence: every host of O(expected_hosts) that no merged file covers, a slice
+    number between 1 and the slice count without a file, and a numbered file older than the newest by more than
+    O(stale_after_hours) get an C(audit_slice_missing) finding (critical). A file named after its hosts that is
+    that old is an earlier audit's: it is set aside and listed under C(slices.stale), and its hosts count only
+    when a newer file covers them. Hosts a slice could not inspect keep their C(unreachable) findings.
+    C(report.json) lists the merged, missing and stale files under C(slices)."
+  - A result file that is not JSON, not an audit result, of another slice count, a second copy of a slice, or
+    a file (not stale) that covers a host another file covers is a one-line error that names the files; no report
+    is written.
   - The task never fails because of findings; it returns RV(threshold_reached).
 extends_documentation_fragment:
   - kubecerts.kubelet.attributes
@@ -36,7 +42,8 @@ attributes:
 options:
   results_dir:
     description:
-      - Directory whose C(slice-<number>-of-<count>.json) files are merged. Required unless O(result_files) is set.
+      - Directory whose C(hosts-<digest>.json) and C(slice-<number>-of-<count>.json) files are merged. Required
+        unless O(result_files) is set.
     type: path
   result_files:
     description:
@@ -47,14 +54,16 @@ options:
     description:
       - "Every inventory host the sliced audit was meant to cover. Those in no slice's file get an
         C(audit_slice_missing) finding; the C(audit_merge) playbook passes the hosts of C(audit_hosts)."
-      - Empty means only the slice numbers are checked.
+      - Empty means only the slice numbers are checked; with result files named after their hosts, give it, or a
+        slice that wrote no file goes unnoticed.
     type: list
     elements: str
     default: []
   stale_after_hours:
     description:
-      - A slice file generated more than this many hours before the newest one is an earlier audit's result; it
-        is not merged and its slice counts as missing.
+      - A result file generated more than this many hours before the newest one is an earlier audit's result; it
+        is not merged. A numbered one's slice counts as missing; a file named after its hosts is listed under
+        C(slices.stale) and its hosts are judged by O(expected_hosts).
     type: float
     default: 12
   report_dir:
@@ -94,7 +103,8 @@ author:
 """
 
 EXAMPLES = r"""
-# Each slice: ansible-playbook kubecerts.kubelet.audit -l SLICE -e audit_slice_number=N -e audit_slice_count=3
+# Each slice (an AWX slice job, or ansible-playbook kubecerts.kubelet.audit -l SLICE) wrote its result file
+# into the shared directory: hosts-<digest>.json, or slice-N-of-3.json with -e audit_slice_number=N -e audit_slice_count=3.
 - name: Merge the three slices into one fleet report
   kubecerts.kubelet.audit_merge:
     results_dir: /shared/kubelet-cert-audit/results
@@ -174,17 +184,19 @@ slices:
   type: dict
   contains:
     count:
-      description: The slice count of the result files.
+      description: The slice count of the numbered result files; null when every file is named after its hosts.
       returned: always
       type: int
       sample: 3
     merged:
-      description: Each merged slice with its C(number), C(file), C(generated_at), C(hosts) and C(failed_hosts).
+      description:
+        - Each merged file with its C(number) (null for a file named after its hosts), C(file), C(generated_at),
+          C(hosts), C(failed_hosts) and C(job) (C(id), the job that wrote it, when known).
       returned: always
       type: list
       elements: dict
-      sample: [{number: 1, file: results/slice-1-of-3.json, generated_at: "2026-11-21T22:09:58Z",
-                hosts: [cp1, worker1], failed_hosts: []}]
+      sample: [{number: null, file: results/hosts-5f1c09a7d23e4b86.json, generated_at: "2026-11-21T22:09:58Z",
+                hosts: [cp1, worker1], failed_hosts: [], job: {id: "4711"}}]
     missing:
       description: Slice numbers without a result file.
       returned: always
@@ -192,13 +204,17 @@ slices:
       elements: int
       sample: [3]
     stale:
-      description: Slice files not merged because they are older than O(stale_after_hours) before the newest.
+      description:
+        - Files not merged because they are older than O(stale_after_hours) before the newest, each with its
+          C(number), C(file), C(generated_at) and a C(note) that says what became of it.
       returned: always
       type: list
       elements: dict
-      sample: []
+      sample: [{number: null, file: results/hosts-0b9e6a3c55d1f270.json, generated_at: "2026-11-20T22:09:58Z",
+                note: "older than the newest result file by more than 12 h; not merged, its hosts count only where
+                a newer file covers them"}]
     uncovered_hosts:
-      description: Hosts of O(expected_hosts) that no merged slice covered.
+      description: Hosts of O(expected_hosts) that no merged file covered.
       returned: always
       type: list
       elements: str

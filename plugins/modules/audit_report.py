@@ -127,24 +127,33 @@ options:
     default: 40
   results_dir:
     description:
-      - Directory on the controller (or a shared one) for this run's result file, C(slice-<number>-of-<count>.json),
-        which M(kubecerts.kubelet.audit_merge) reads to build one fleet report from several audit slices.
+      - Directory on the controller (or a shared one) for this run's result file, which
+        M(kubecerts.kubelet.audit_merge) reads to build one fleet report from several audit slices.
+      - "The file is C(slice-<number>-of-<count>.json) when O(slice_number) and O(slice_count) are given, else
+        C(hosts-<digest>.json), the digest being the first 16 hex digits of the SHA-256 of the sorted names of
+        O(hosts): one file per slice, and the same file again when the same hosts are audited again. AWX job
+        slicing gives every slice job the same variables, so a slice job is not told its number; the name after
+        its hosts keeps the slices apart. The file is written atomically."
       - "The file holds what this run judged about each of O(hosts) before the fleet checks: certificate metadata,
-        fingerprints, CA certificates, probe results and findings, plus the slice's number and count, the hosts
-        it was to cover, when it ran and whether each host was inspected. No private key or credential: a result
-        that looks like one is refused."
+        fingerprints, CA certificates, probe results and findings, plus the slice's number and count (null when
+        not given), O(job_id), the hosts it was to cover, when it ran and whether each host was inspected. No
+        private key or credential: a result that looks like one is refused."
       - Not set means no result file.
     type: path
   slice_number:
     description:
       - Which slice of the inventory this run audits, from 1 to O(slice_count). Used with O(results_dir).
+      - Give both O(slice_number) and O(slice_count), or neither (the result file is then named after its hosts).
     type: int
-    default: 1
   slice_count:
     description:
-      - Into how many slices the inventory is split. V(1) is an unsliced audit.
+      - Into how many slices the inventory is split. Used with O(results_dir) and O(slice_number).
     type: int
-    default: 1
+  job_id:
+    description:
+      - The job that runs this audit (in AWX, C(awx_job_id)), recorded in the result file and listed by the merged
+        report. Not set, none is recorded.
+    type: str
   kubeconfig:
     description:
       - A kubeconfig on the controller that may list Nodes and CertificateSigningRequests. With it, every
@@ -324,7 +333,7 @@ result_file:
   description: The result file written into O(results_dir) (in check mode, the one that would be written).
   returned: success and O(results_dir) is set
   type: str
-  sample: kubelet-cert-audit/results/slice-2-of-3.json
+  sample: kubelet-cert-audit/results/hosts-5f1c09a7d23e4b86.json
 summary:
   description:
     - The end-of-play table (node, certificate, expires, residual time, issuer, status) in the style of
@@ -362,8 +371,9 @@ ARGUMENT_SPEC = dict(
     fail_on=dict(type="str", choices=["critical", "warning", "never"], default="critical"),
     summary_max_findings=dict(type="int", default=40),
     results_dir=dict(type="path"),
-    slice_number=dict(type="int", default=1),
-    slice_count=dict(type="int", default=1),
+    slice_number=dict(type="int"),
+    slice_count=dict(type="int"),
+    job_id=dict(type="str"),
     kubeconfig=dict(type="path"),
     context=dict(type="str"),
     csr_pending_after=dict(type="int", default=300),

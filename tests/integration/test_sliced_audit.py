@@ -6,12 +6,15 @@ One lab (cp1, kubeadm1, hand1, k3s1) with seed 003's copied identity: hand1 hold
 client pair. The audit runs in three slices (one ``--limit`` each) that put kubeadm1 and hand1
 in different slices, so neither slice can see the copy; ``audit_merge`` must find it, and its
 findings must equal those of one unsliced audit of the same lab. A missing slice and a corrupt
-result file must be named.
+result file must be named. The unsliced audit, given no slice number (as every AWX slice job
+is), writes its result file under the name of its hosts; merged alone it equals itself, and
+merged with numbered slices that cover the same hosts it is refused, naming both files.
 
 Runs only with KUBECERTS_REAL_LAB=1 (tools/real-lab-test.sh), like test_real_lab.py.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -81,13 +84,15 @@ def lab() -> t.Iterator[Lab]:
 @pytest.fixture(scope="module")
 def audits(lab: Lab) -> dict[str, t.Any]:
     """One unsliced audit, then three slices into one shared results directory."""
-    unsliced = lab.audit(os.path.join(lab.work, "unsliced"), "-e", "audit_results_dir=")
+    unsliced_results = os.path.join(lab.work, "results-unsliced")
+    unsliced = lab.audit(os.path.join(lab.work, "unsliced"), "-e", f"audit_results_dir={unsliced_results}",
+                         "-e", "awx_job_id=4711")
     results = os.path.join(lab.work, "results")
     slices = [lab.audit(os.path.join(lab.work, f"slice{number}"), "--limit", ",".join(hosts),
                         "-e", f"audit_results_dir={results}", "-e", f"audit_slice_number={number}",
                         "-e", "audit_slice_count=3")
               for number, hosts in enumerate(SLICES, 1)]
-    return {"unsliced": unsliced, "slices": slices, "results": results}
+    return {"unsliced": unsliced, "slices": slices, "results": results, "unsliced_results": unsliced_results}
 
 
 def merge(lab: Lab, results: str, report_dir: str, ok: bool | None = True,
@@ -145,7 +150,7 @@ def test_merged_findings_equal_the_unsliced_audit(lab: Lab, audits: dict[str, t.
     assert merged["slices"]["missing"] == [] and merged["slices"]["uncovered_hosts"] == []
     assert sorted(os.listdir(report_dir)) == ["metrics.prom", "report.html", "report.json", "report.md"]
     # duplicate_identity is critical: the merge play fails after writing the reports, as the audit does.
-    assert proc.returncode != 0 and "merged from 3 of 3 slices" in proc.stdout
+    assert proc.returncode != 0 and "merged from 3 result files" in proc.stdout
 
 
 def test_a_missing_slice_is_named_and_fails(lab: Lab, audits: dict[str, t.Any]) -> None:
@@ -157,7 +162,7 @@ def test_a_missing_slice_is_named_and_fails(lab: Lab, audits: dict[str, t.Any]) 
     assert merged["slices"]["missing"] == [2] and merged["slices"]["uncovered_hosts"] == ["hand1"]
     assert [f["code"] for f in merged["nodes"]["hand1"]["findings"]] == ["audit_slice_missing"]
     assert any(f["code"] == "audit_slice_missing" and "slice 2 of 3" in f["message"] for f in merged["fleet_findings"])
-    assert "missing 2" in proc.stdout
+    assert "missing slices 2" in proc.stdout
     with open(os.path.join(lab.work, "merged-partial", "report.md"), encoding="utf-8") as handle:
         assert "slice 2 of 3 has no result file" in handle.read()
 
@@ -172,3 +177,27 @@ def test_a_corrupt_result_file_is_a_one_line_error_naming_it(lab: Lab, audits: d
     proc, merged = merge(lab, corrupt, report_dir, False)
     assert merged is None and not os.path.exists(report_dir)
     assert f"{bad}: not an audit result file (not JSON" in proc.stdout
+
+
+def test_a_run_without_a_slice_number_names_its_file_after_its_hosts(lab: Lab, audits: dict[str, t.Any]) -> None:
+    name = f"hosts-{hashlib.sha256(chr(10).join(sorted(NODES)).encode()).hexdigest()[:16]}.json"
+    assert os.listdir(audits["unsliced_results"]) == [name]
+    with open(os.path.join(audits["unsliced_results"], name), encoding="utf-8") as handle:
+        document = json.load(handle)
+    assert document["slice"] is None and document["job"] == {"id": "4711"}
+    assert sorted(document["hosts"]) == sorted(NODES)
+    proc, merged = merge(lab, audits["unsliced_results"], os.path.join(lab.work, "merged-unnumbered"), None)
+    assert merged is not None
+    assert node_findings(merged) == node_findings(audits["unsliced"]) and fleet(merged) == fleet(audits["unsliced"])
+    assert merged["slices"]["count"] is None and merged["slices"]["merged"][0]["job"] == {"id": "4711"}
+    assert merged["slices"]["uncovered_hosts"] == [] and "merged from 1 result files" in proc.stdout
+
+
+def test_files_that_cover_the_same_host_are_refused(lab: Lab, audits: dict[str, t.Any]) -> None:
+    mixed = os.path.join(lab.work, "results-mixed")
+    shutil.copytree(audits["unsliced_results"], mixed)
+    shutil.copy(os.path.join(audits["results"], "slice-1-of-3.json"), mixed)
+    report_dir = os.path.join(lab.work, "merged-mixed")
+    proc, merged = merge(lab, mixed, report_dir, False)
+    assert merged is None and not os.path.exists(report_dir)
+    assert "hosts-" in proc.stdout and "slice-1-of-3.json" in proc.stdout and "the slices overlap" in proc.stdout

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import datetime
 import json
 import os
 
 import pkifactory
 import pytest
+import yaml
 from audit_samples import node_result
 
 from ansible_collections.kubecerts.kubelet.plugins.module_utils.common.errors import InputFileError, KubecertsError
@@ -242,7 +244,7 @@ def test_sample_ca_is_public(cluster_ca):
 def test_markdown_lists_the_slices(fleet, tmp_path):
     write_slices(fleet, tmp_path, numbers=(1, 3))
     text = report_text.markdown(merged(tmp_path, [h.hostname for h in fleet]))
-    assert "Merged 2 of 3 slices." in text and "- slice 2: **missing**" in text
+    assert "Merged 2 result files (2 of 3 numbered slices)." in text and "- slice 2: **missing**" in text
     assert "failed: down" in text and "- in no slice: worker2, stale" in text
 
 
@@ -255,3 +257,136 @@ def test_api_server_probes_are_merged_by_url(fleet, tmp_path):
         _results.write_result(judged, [h.hostname for h in hosts], str(tmp_path), number, 3)
     assert merged(tmp_path)["apiservers"] == [{"url": url, "used_by": ["cp1", "worker1", "worker2"], "findings": [],
                                                "reachable": True}]
+
+
+# --- Slices without a number (AWX job slicing gives every slice job the same variables) ---
+
+def write_unnumbered(fleet, directory, pieces=SLICES, now=NOW, job=None):
+    paths = []
+    for piece in pieces:
+        hosts = [h for h in fleet if h.hostname in piece]
+        judged = _report.judge_hosts(copy.deepcopy(hosts), **dict(OPTIONS, now=now))
+        paths.append(_results.write_result(judged, [h.hostname for h in hosts], str(directory), job=job))
+    return paths
+
+
+def test_unnumbered_result_file_is_named_after_its_hosts(fleet, tmp_path):
+    path = write_unnumbered(fleet, tmp_path, pieces=[SLICES[2]], job={"id": "4711"})[0]
+    digest = hashlib.sha256("down\nworker3".encode()).hexdigest()[:16]
+    assert os.path.basename(path) == f"hosts-{digest}.json"
+    # Stable for the same hosts in any order, different for other hosts.
+    assert _results.result_file_name(None, None, ["worker3", "down"]) == os.path.basename(path)
+    assert _results.result_file_name(None, None, ["worker3"]) != os.path.basename(path)
+    document = json.loads(open(path).read())
+    assert document["slice"] is None and document["job"] == {"id": "4711"}
+    assert document["hosts"] == ["worker3", "down"]
+    # The same hosts audited again replace their file; nothing else is left in the directory.
+    write_unnumbered(fleet, tmp_path, pieces=[SLICES[2]])
+    assert os.listdir(tmp_path) == [os.path.basename(path)]
+    assert json.loads(open(path).read())["job"] == {}
+
+
+@pytest.mark.parametrize("number, count", [(2, None), (None, 3)])
+def test_slice_number_and_count_come_together(number, count):
+    with pytest.raises(KubecertsError, match="give both, or neither"):
+        _results.result_file_name(number, count, ["cp1"])
+
+
+def test_unnumbered_slices_merge_equals_unsliced(fleet, tmp_path):
+    unsliced = _report.build_report(copy.deepcopy(fleet), **OPTIONS)
+    write_unnumbered(fleet, tmp_path, job={"id": "12"})
+    report = merged(tmp_path, [h.hostname for h in fleet])
+    assert findings_of(report) == findings_of(unsliced)
+    assert report["fleet_findings"] == unsliced["fleet_findings"]
+    assert report["slices"]["count"] is None and report["slices"]["missing"] == []
+    assert [s["number"] for s in report["slices"]["merged"]] == [None, None, None]
+    assert {s["job"]["id"] for s in report["slices"]["merged"]} == {"12"}
+    assert "Merged 3 result files." in report_text.markdown(report)
+
+
+def test_unnumbered_slice_without_a_file_is_missing_by_host(fleet, tmp_path):
+    write_unnumbered(fleet, tmp_path, pieces=SLICES[:2])
+    report = merged(tmp_path, [h.hostname for h in fleet])
+    assert report["worst_severity"] == "critical"
+    assert report["slices"]["uncovered_hosts"] == ["worker3", "down"]
+    for host in ("worker3", "down"):
+        assert [f["code"] for f in report["nodes"][host]["findings"]] == ["audit_slice_missing"]
+    missing = [f for f in report["fleet_findings"] if f["code"] == "audit_slice_missing"]
+    assert len(missing) == 1 and missing[0]["nodes"] == ["worker3", "down"]
+
+
+def test_mixed_numbered_and_unnumbered_files(fleet, tmp_path):
+    """Numbered files are checked for gaps among themselves; a host-named file adds its hosts."""
+    unsliced = _report.build_report(copy.deepcopy(fleet), **OPTIONS)
+    for number in (1, 2):
+        hosts = [h for h in fleet if h.hostname in SLICES[number - 1]]
+        judged = _report.judge_hosts(copy.deepcopy(hosts), **OPTIONS)
+        _results.write_result(judged, [h.hostname for h in hosts], str(tmp_path), number, 2)
+    write_unnumbered(fleet, tmp_path, pieces=[SLICES[2]])
+    report = merged(tmp_path, [h.hostname for h in fleet])
+    assert findings_of(report) == findings_of(unsliced)
+    assert report["slices"]["count"] == 2 and report["slices"]["missing"] == []
+    assert [s["number"] for s in report["slices"]["merged"]] == [1, 2, None]
+    # A numbered gap is still named, though a host-named file covers those hosts.
+    os.unlink(tmp_path / "slice-2-of-2.json")
+    write_unnumbered(fleet, tmp_path, pieces=[SLICES[1]])
+    report = merged(tmp_path, [h.hostname for h in fleet])
+    assert report["slices"]["missing"] == [2] and report["slices"]["uncovered_hosts"] == []
+    assert any(f["code"] == "audit_slice_missing" and "slice 2 of 2" in f["message"] for f in report["fleet_findings"])
+
+
+def test_unnumbered_files_that_overlap_are_refused_naming_both(fleet, tmp_path):
+    first = write_unnumbered(fleet, tmp_path)
+    # The inventory changed: one run covered worker2 and worker3 together.
+    other = write_unnumbered(fleet, tmp_path, pieces=[("worker2", "worker3")])[0]
+    with pytest.raises(InputFileError) as caught:
+        merged(tmp_path)
+    message = str(caught.value)
+    assert "also in" in message and os.path.basename(other) in message
+    assert any(os.path.basename(p) in message for p in first[1:])
+
+
+def test_stale_unnumbered_file_is_set_aside(fleet, tmp_path):
+    """An earlier audit's file of another host set: not merged, listed, no finding while its hosts are covered."""
+    earlier = NOW - datetime.timedelta(hours=13)
+    old = write_unnumbered(fleet, tmp_path, pieces=[("worker2", "worker3")], now=earlier)[0]
+    write_unnumbered(fleet, tmp_path)
+    report = merged(tmp_path, [h.hostname for h in fleet])
+    assert report["slices"]["stale"] == [{"number": None, "file": old, "generated_at": core.iso(earlier),
+                                          "note": "older than the newest result file by more than 12 h; not merged, "
+                                                  "its hosts count only where a newer file covers them"}]
+    assert old not in [s["file"] for s in report["slices"]["merged"]]
+    assert report["slices"]["uncovered_hosts"] == []
+    assert "audit_slice_missing" not in {f["code"] for f in report["fleet_findings"]}
+    assert "**stale**" in report_text.markdown(report)
+
+
+def test_stale_unnumbered_file_leaves_its_hosts_missing(fleet, tmp_path):
+    write_unnumbered(fleet, tmp_path, pieces=SLICES[:2])
+    write_unnumbered(fleet, tmp_path, pieces=[SLICES[2]], now=NOW - datetime.timedelta(hours=13))
+    report = merged(tmp_path, [h.hostname for h in fleet])
+    assert [s["number"] for s in report["slices"]["stale"]] == [None]
+    assert report["slices"]["uncovered_hosts"] == ["worker3", "down"]
+    missing = [f for f in report["fleet_findings"] if f["code"] == "audit_slice_missing"]
+    assert [f["nodes"] for f in missing] == [["worker3", "down"]]
+
+
+def test_result_file_without_job_metadata_is_read(fleet, tmp_path):
+    """Files written before the job was recorded still merge."""
+    path = write_slices(fleet, tmp_path, numbers=(1,), count=1)[0]
+    document = json.loads(open(path).read())
+    del document["job"]
+    open(path, "w").write(json.dumps(document))
+    assert _results.load_result(path).job == {}
+
+
+def test_role_gives_no_slice_number_by_default():
+    """AWX sets no slice variable on a slice job: a default number would make every slice write
+    the same file. Unset, each run names its file after its hosts."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "roles", "audit", "defaults", "main.yml")) as handle:
+        defaults = yaml.safe_load(handle)
+    assert "audit_slice_number" not in defaults and "audit_slice_count" not in defaults
+    with open(os.path.join(root, "roles", "audit", "tasks", "main.yml")) as handle:
+        text = handle.read()
+    assert 'slice_number: "{{ audit_slice_number | default(omit) }}"' in text

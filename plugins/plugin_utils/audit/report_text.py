@@ -93,6 +93,11 @@ def _md(text: t.Any) -> str:
     return str(text if text is not None else "").replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
+def _slice_name(piece: dict[str, t.Any]) -> str:
+    """A merged or stale slice: its number, or (named after its hosts) its file name."""
+    return f"slice {piece['number']}" if piece.get("number") is not None else "hosts file"
+
+
 def markdown(report: dict[str, t.Any]) -> str:
     now = parse_rfc3339(report["generated_at"]) or datetime.datetime.now(datetime.timezone.utc)
     counts = report["counts"]
@@ -133,12 +138,16 @@ def markdown(report: dict[str, t.Any]) -> str:
         out.append("None.")
     if report.get("slices"):
         pieces = report["slices"]
-        out += ["", "## Slices", "", f"Merged {len(pieces['merged'])} of {pieces['count']} slices."]
-        out += [f"- slice {s['number']}: {_md(s['file'])}, {s['generated_at']}, {len(s['hosts'])} hosts"
+        out += ["", "## Slices", "", f"Merged {len(pieces['merged'])} result files"
+                + (f" ({sum(s['number'] is not None for s in pieces['merged'])} of {pieces['count']} numbered slices)"
+                   if pieces["count"] else "") + "."]
+        out += [f"- {_slice_name(s)}: {_md(s['file'])}, {s['generated_at']}, {len(s['hosts'])} hosts"
+                + (f", job {_md(s['job']['id'])}" if s.get("job", {}).get("id") else "")
                 + (f", failed: {_md(', '.join(s['failed_hosts']))}" if s["failed_hosts"] else "")
                 for s in pieces["merged"]]
         out += [f"- slice {n}: **missing**" for n in pieces["missing"]]
-        out += [f"- slice {s['number']}: **stale** ({_md(s['file'])}, {s['generated_at']})" for s in pieces["stale"]]
+        out += [f"- {_slice_name(s)}: **stale** ({_md(s['file'])}, {s['generated_at']}; {_md(s['note'])})"
+                for s in pieces["stale"]]
         if pieces["uncovered_hosts"]:
             out.append(f"- in no slice: {_md(', '.join(pieces['uncovered_hosts']))}")
     if report["apiservers"]:

@@ -5,10 +5,15 @@
 An audit over part of the inventory (an AWX job slice, a ``--limit``) cannot run the fleet
 checks over the whole fleet: a node whose identity was copied to a node in another slice
 looks fine in both. So each run writes what it judged about its own hosts, before the
-fleet checks, to ``slice-<number>-of-<count>.json``; ``merge`` reads the files of all
-slices, runs the fleet checks over every host and builds the report an unsliced run would
-have written. A slice without a file, or a host that no slice covered, is an
-``audit_slice_missing`` finding, never a silent gap.
+fleet checks, to its result file; ``merge`` reads the files of all slices, runs the fleet
+checks over every host and builds the report an unsliced run would have written. A slice
+without a file, or a host that no slice covered, is an ``audit_slice_missing`` finding,
+never a silent gap.
+
+A run told its slice number writes ``slice-<number>-of-<count>.json``. A run that is not
+(AWX job slicing gives every slice job the same variables and only its share of the
+inventory) writes ``hosts-<digest>.json``, the digest of its sorted host names: unique per
+slice, and the same file again when the same hosts are audited again.
 
 A result file holds certificate metadata, fingerprints, CA certificates (public) and probe
 results. ``assert_public`` refuses to write one that holds anything that looks like a
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import datetime
 import glob
+import hashlib
 import json
 import os
 import re
@@ -34,7 +40,7 @@ from ansible_collections.kubecerts.kubelet.plugins.plugin_utils.audit import rep
 RESULT_FORMAT = "kubecerts.kubelet.audit-result"
 RESULT_VERSION = 1
 MERGE_GENERATOR = "kubecerts.kubelet.audit_merge"
-RESULT_NAME = re.compile(r"^slice-([0-9]+)-of-([0-9]+)\.json$")
+RESULT_NAME = re.compile(r"^(slice-[0-9]+-of-[0-9]+|hosts-[0-9a-f]{16})\.json$")
 # PEM armour of every private key format, a JSON Web Token (service account tokens), and the
 # kubeconfig and API fields that carry credentials. None of them belongs in a result file.
 _SECRET_TEXT = re.compile(r"PRIVATE KEY-----|client-key-data|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.")
@@ -45,12 +51,13 @@ _SECRET_FIELDS = frozenset({"client-key-data", "client_key_data", "client-key", 
 class SliceResult(t.NamedTuple):
     """One slice's result file, read and checked."""
     path: str
-    number: int
-    total: int     # the slice count
+    number: t.Optional[int]     # None: a slice that was not told its number
+    total: t.Optional[int]      # the slice count; None when number is
     generated_at: datetime.datetime
     hosts: list[str]
     host_status: dict[str, str]
     judged: dict[str, t.Any]
+    job: dict[str, str]         # the AWX job that wrote it, when known
 
 
 def checked_slice(number: int, count: int) -> tuple[int, int]:
@@ -60,7 +67,26 @@ def checked_slice(number: int, count: int) -> tuple[int, int]:
     return number, count
 
 
-def result_file_name(number: int, count: int) -> str:
+def checked_numbering(number: t.Optional[int], count: t.Optional[int]) -> tuple[t.Optional[int], t.Optional[int]]:
+    """A slice number and count, both or neither: neither names the file by its hosts."""
+    if number is None and count is None:
+        return None, None
+    if number is None or count is None:
+        raise InvalidOption(f"slice number {number} and slice count {count}: give both, or neither (the result "
+                            "file is then named after the hosts it covers)")
+    return checked_slice(number, count)
+
+
+def hosts_digest(hosts: t.Iterable[str]) -> str:
+    """The first 16 hex digits of the SHA-256 of the sorted, distinct host names."""
+    return hashlib.sha256("\n".join(sorted(set(hosts))).encode("utf-8")).hexdigest()[:16]
+
+
+def result_file_name(number: t.Optional[int], count: t.Optional[int], hosts: t.Iterable[str] = ()) -> str:
+    """``slice-<number>-of-<count>.json``, or ``hosts-<digest>.json`` for a slice without a number."""
+    number, count = checked_numbering(number, count)
+    if number is None:
+        return f"hosts-{hosts_digest(hosts)}.json"
     return f"slice-{number}-of-{count}.json"
 
 
@@ -86,29 +112,33 @@ def assert_public(value: t.Any, where: str = "result") -> None:
         raise KubecertsError(f"{where}: looks like a private key or a credential; refusing to write the audit result")
 
 
-def result_document(judged: dict[str, t.Any], hosts: t.Sequence[str], number: int, count: int) -> dict[str, t.Any]:
-    """A slice's result file: what it judged about ``hosts`` (the hosts it was to cover)."""
-    checked_slice(number, count)
+def result_document(judged: dict[str, t.Any], hosts: t.Sequence[str], number: t.Optional[int] = None,
+                    count: t.Optional[int] = None, job: t.Optional[dict[str, str]] = None) -> dict[str, t.Any]:
+    """A slice's result file: what it judged about ``hosts`` (the hosts it was to cover).
+    ``slice`` is null for a slice without a number; ``job`` names the AWX job, when known."""
+    number, count = checked_numbering(number, count)
     return {
         "format": RESULT_FORMAT,
         "version": RESULT_VERSION,
         "generator": "kubecerts.kubelet.audit_report",
         "generated_at": judged["generated_at"],
-        "slice": {"number": number, "count": count},
+        "slice": None if number is None else {"number": number, "count": count},
+        "job": {k: str(v) for k, v in (job or {}).items() if v not in (None, "")},
         "hosts": list(hosts),
         "host_status": {h: host_status(r) for h, r in judged["nodes"].items()},
         "judged": judged,
     }
 
 
-def write_result(judged: dict[str, t.Any], hosts: t.Sequence[str], directory: str, number: int, count: int) -> str:
+def write_result(judged: dict[str, t.Any], hosts: t.Sequence[str], directory: str, number: t.Optional[int] = None,
+                 count: t.Optional[int] = None, job: t.Optional[dict[str, str]] = None) -> str:
     """Writes this slice's result file atomically into ``directory`` (created when missing)
     and returns its path. The data is serialised before the fleet checks change it."""
-    document = result_document(judged, hosts, number, count)
+    document = result_document(judged, hosts, number, count, job)
     text = json.dumps(document, indent=1, sort_keys=True, default=str) + "\n"
     assert_public(json.loads(text))
     io.make_directory(directory, what="audit results directory")
-    path = os.path.join(directory, result_file_name(number, count))
+    path = os.path.join(directory, result_file_name(number, count, hosts))
     # Public certificate data only (assert_public); readable like the reports.
     io.atomic_write(path, text.encode("utf-8"), mode=0o644)
     return path
@@ -130,9 +160,11 @@ def load_result(path: str) -> SliceResult:
              f"format is not {RESULT_FORMAT}")
     _require(document.get("version") == RESULT_VERSION, path,
              f"version {document.get('version')!r}, this collection reads {RESULT_VERSION}")
-    piece, judged = document.get("slice"), document.get("judged")
-    _require(isinstance(piece, dict) and isinstance(piece.get("number"), int) and isinstance(piece.get("count"), int)
-             and 1 <= piece["number"] <= piece["count"], path, "slice number and count missing or out of range")
+    piece, judged, job = document.get("slice"), document.get("judged"), document.get("job", {})
+    _require(piece is None or (isinstance(piece, dict) and isinstance(piece.get("number"), int)
+                               and isinstance(piece.get("count"), int) and 1 <= piece["number"] <= piece["count"]),
+             path, "slice number and count missing or out of range")
+    _require(isinstance(job, dict) and all(isinstance(v, str) for v in job.values()), path, "job is not a map of names")
     moment = parse_rfc3339(document.get("generated_at"))
     _require(moment is not None, path, "generated_at is not a date")
     hosts = document.get("hosts")
@@ -144,16 +176,16 @@ def load_result(path: str) -> SliceResult:
              and isinstance(judged["cluster_ca"].get("fingerprints"), list) and isinstance(judged.get("warn_days"), int),
              path, "judged lacks apiservers, cluster_ca or warn_days")
     _require(set(judged["nodes"]) == set(hosts), path, "the host records do not match the host list")
-    return SliceResult(path, piece["number"], piece["count"], t.cast(datetime.datetime, moment), list(hosts),
-                       {h: host_status(r) for h, r in judged["nodes"].items()}, judged)
+    return SliceResult(path, piece["number"] if piece else None, piece["count"] if piece else None,
+                       t.cast(datetime.datetime, moment), list(hosts),
+                       {h: host_status(r) for h, r in judged["nodes"].items()}, judged, dict(job))
 
 
 def result_files(directory: str) -> list[str]:
-    """The slice result files in ``directory``."""
+    """The slice result files in ``directory``, numbered and named by their hosts."""
     if not os.path.isdir(directory):
         raise InputFileError(directory, "no such audit results directory")
-    return sorted(p for p in glob.glob(os.path.join(directory, "slice-*-of-*.json"))
-                  if RESULT_NAME.match(os.path.basename(p)))
+    return sorted(p for p in glob.glob(os.path.join(directory, "*.json")) if RESULT_NAME.match(os.path.basename(p)))
 
 
 def _merge_apiservers(results: t.Sequence[SliceResult]) -> list[dict[str, t.Any]]:
@@ -199,34 +231,46 @@ def merge(results: t.Sequence[SliceResult], expected_hosts: t.Sequence[str] = ()
     hosts would have written it, plus ``slices`` (what was merged, what is missing).
 
     ``expected_hosts``: every host the audit should have covered (the inventory); those in
-    no slice get an ``audit_slice_missing`` finding. A slice file generated more than
-    ``stale_after`` before the newest one belongs to an earlier audit: it counts as missing.
+    no merged file get an ``audit_slice_missing`` finding. A file generated more than
+    ``stale_after`` before the newest one belongs to an earlier audit and is not merged: a
+    numbered slice then counts as missing; a file named by its hosts is set aside (listed
+    under ``slices.stale``) and its hosts count only when another file covers them. Numbered
+    slices must share one slice count and leave no number out. A host in two merged files
+    is an error naming both.
     """
     if not results:
-        raise InputFileError(where or "audit results", "no audit result files (slice-<n>-of-<count>.json) to merge")
+        raise InputFileError(where or "audit results", "no audit result files (slice-<number>-of-<count>.json "
+                                                       "or hosts-<digest>.json) to merge")
     first = results[0]
+    numbered = [r for r in results if r.number is not None]
+    count = numbered[0].total if numbered else None
     by_number: dict[int, SliceResult] = {}
     for result in results:
-        if result.total != first.total:
-            raise InputFileError(result.path, f"slice count {result.total} differs from {first.total} in {first.path}: "
+        if result.judged["warn_days"] != first.judged["warn_days"]:
+            raise InputFileError(result.path, f"warn_days {result.judged['warn_days']} differs from "
+                                              f"{first.judged['warn_days']} in {first.path}")
+        if result.number is None:
+            continue
+        if result.total != count:
+            raise InputFileError(result.path, f"slice count {result.total} differs from {count} in {numbered[0].path}: "
                                               "results of differently sliced audits are mixed; remove the stale ones")
         if result.number in by_number:
             raise InputFileError(result.path, f"slice {result.number} of {result.total} again "
                                               f"(also {by_number[result.number].path})")
-        if result.judged["warn_days"] != first.judged["warn_days"]:
-            raise InputFileError(result.path, f"warn_days {result.judged['warn_days']} differs from "
-                                              f"{first.judged['warn_days']} in {first.path}")
         by_number[result.number] = result
 
     newest = max(r.generated_at for r in results)
-    stale = {n: r for n, r in by_number.items() if newest - r.generated_at > stale_after}
-    merged = [r for n, r in sorted(by_number.items()) if n not in stale]
+    stale = [r for r in results if newest - r.generated_at > stale_after]
+    stale_paths = {r.path for r in stale}
+    merged = [r for r in results if r.path not in stale_paths]
+    merged.sort(key=lambda r: (r.number is None, r.number or 0, r.path))
     nodes: dict[str, dict[str, t.Any]] = {}
     owner: dict[str, str] = {}
     for result in merged:
         for host in result.hosts:
             if host in nodes:
-                raise InputFileError(result.path, f"host {host} is also in {owner[host]}: the slices overlap")
+                raise InputFileError(result.path, f"host {host} is also in {owner[host]}: the slices overlap; "
+                                                  "remove the file of the earlier audit")
             nodes[host] = result.judged["nodes"][host]
             owner[host] = result.path
     uncovered = [h for h in dict.fromkeys(expected_hosts) if h not in nodes]
@@ -234,22 +278,29 @@ def merge(results: t.Sequence[SliceResult], expected_hosts: t.Sequence[str] = ()
         nodes[host] = _missing_host_record(host)
 
     extra = []
-    missing = sorted(set(range(1, first.total + 1)) - set(by_number))
+    named: set[str] = set()
+    missing = sorted(set(range(1, count + 1)) - set(by_number)) if count else []
     for number in missing:
         extra.append(_fleet.fleet_finding(
-            "audit_slice_missing", "", f"slice {number} of {first.total} has no result file"
+            "audit_slice_missing", "", f"slice {number} of {count} has no result file"
             f"{' in ' + where if where else ''}: its hosts were not audited and the fleet checks did not see them"
             + (f" (not in any slice: {', '.join(uncovered)})" if uncovered else "") + "; run the slice again", uncovered))
-    for number, result in sorted(stale.items()):
+        named.update(uncovered)
+    for result in stale:
+        if result.number is None:
+            continue    # its hosts are judged by coverage alone: the hosts may have moved to other slices
+        lost = [h for h in result.hosts if h in uncovered]
         extra.append(_fleet.fleet_finding(
-            "audit_slice_missing", result.path, f"slice {number} of {result.total} ({result.path}) is from "
+            "audit_slice_missing", result.path, f"slice {result.number} of {result.total} ({result.path}) is from "
             f"{core.iso(result.generated_at)}, older than the newest slice by more than "
             f"{stale_after.total_seconds() / 3600:g} h: an earlier audit's result, not merged; run the slice again",
-            [h for h in result.hosts if h in uncovered]))
-    if uncovered and not missing and not stale:
+            lost))
+        named.update(lost)
+    unnamed = [h for h in uncovered if h not in named]
+    if unnamed:
         extra.append(_fleet.fleet_finding(
-            "audit_slice_missing", "", f"{len(uncovered)} hosts are in no slice's result file: {', '.join(uncovered)}; "
-            "the slices did not cover the inventory", uncovered))
+            "audit_slice_missing", "", f"{len(unnamed)} hosts are in no slice's result file: {', '.join(unnamed)}; "
+            "the slices did not cover the inventory", unnamed))
 
     oldest = min(r.generated_at for r in merged) if merged else newest
     judged = {
@@ -262,11 +313,17 @@ def merge(results: t.Sequence[SliceResult], expected_hosts: t.Sequence[str] = ()
     }
     report = _report.assemble_report(judged, extra, generator=MERGE_GENERATOR)
     report["slices"] = {
-        "count": first.total,
+        "count": count,
         "merged": [{"number": r.number, "file": r.path, "generated_at": core.iso(r.generated_at), "hosts": r.hosts,
-                    "failed_hosts": sorted(h for h, s in r.host_status.items() if s == "failed")} for r in merged],
+                    "failed_hosts": sorted(h for h, s in r.host_status.items() if s == "failed"), "job": r.job}
+                   for r in merged],
         "missing": missing,
-        "stale": [{"number": n, "file": r.path, "generated_at": core.iso(r.generated_at)} for n, r in sorted(stale.items())],
+        "stale": [{"number": r.number, "file": r.path, "generated_at": core.iso(r.generated_at),
+                   "note": "older than the newest result file by more than "
+                           f"{stale_after.total_seconds() / 3600:g} h; not merged"
+                           + (", its slice counts as missing" if r.number is not None else
+                              ", its hosts count only where a newer file covers them")}
+                  for r in sorted(stale, key=lambda r: (r.number is None, r.number or 0, r.path))],
         "uncovered_hosts": uncovered,
     }
     return report
