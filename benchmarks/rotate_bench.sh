@@ -8,6 +8,8 @@
 #
 #   usage: benchmarks/rotate_bench.sh [NODES]      NODES default: cp1,kubeadm1,k3s1,nocrypto1
 #   env:   ROTATE_BENCH_KEEP=1 keeps the lab;  ROTATE_BENCH_RUNS=N repeats each rotation N times
+#          ROTATE_BENCH_PREFIX=P names the lab's containers P-<node> (default mol-rotate-bench), so
+#          that two benchmarks on one machine do not replace each other's lab
 #          ROTATE_BENCH_STARTUP_DELAYS="0 10 30" (the default) runs the rotation once per value S,
 #          every kubelet taking S more seconds to start (a systemd ExecStartPre sleep on the lab
 #          nodes). The lab's real kubelets on fakecri are Ready within seconds; kubelets with a
@@ -24,7 +26,7 @@ export ANSIBLE_PIPELINING=1 ANSIBLE_NOCOLOR=1
 PY=${PYTHON:-python}
 NODES=${1:-cp1,kubeadm1,k3s1,nocrypto1}
 RUNS=${ROTATE_BENCH_RUNS:-1}
-PREFIX=mol-rotate-bench
+PREFIX=${ROTATE_BENCH_PREFIX:-mol-rotate-bench}
 KUBE_BIN=$($PY -c "import sys; sys.path.insert(0, 'tests/lab'); from lablib import kube; print(kube.BIN_DIR)")
 WORK=$(mktemp -d /var/tmp/kubecerts-rotate-bench.XXXXXX)
 DIR=$WORK/lab

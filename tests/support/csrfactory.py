@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import copy
-import ipaddress
 import typing as t
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from pkifactory import san_extension
 
 SERVING = "kubernetes.io/kubelet-serving"
 CLIENT = "kubernetes.io/kube-apiserver-client-kubelet"
@@ -28,12 +29,9 @@ def request_pem(cn: str | None, orgs: t.Sequence[str] = ("system:nodes",), dns: 
     if cn is not None:
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs))
-    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
-    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-    sans += [x509.UniformResourceIdentifier(u) for u in uris]
-    sans += [x509.RFC822Name(e) for e in emails]
+    sans = san_extension(dns, ips, uris, emails)
     if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        builder = builder.add_extension(sans, critical=False)
     return builder.sign(_KEY, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 

@@ -45,6 +45,16 @@ def _name(cn: str, orgs: t.Sequence[str] = ()) -> x509.Name:
     return x509.Name(attrs)
 
 
+def san_extension(dns: t.Sequence[str] = (), ips: t.Sequence[str] = (), uris: t.Sequence[str] = (),
+                  emails: t.Sequence[str] = ()) -> x509.SubjectAlternativeName | None:
+    """The SubjectAlternativeName of these names, in this order; None when there are none."""
+    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    sans += [x509.UniformResourceIdentifier(u) for u in uris]
+    sans += [x509.RFC822Name(e) for e in emails]
+    return x509.SubjectAlternativeName(sans) if sans else None
+
+
 class CA(t.NamedTuple):
     cert: x509.Certificate
     key: PrivateKey
@@ -96,12 +106,9 @@ def make_leaf(ca: CA | None, cn: str, orgs: t.Sequence[str] = ("system:nodes",),
     )
     if usages:
         builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
-    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-    sans += [x509.UniformResourceIdentifier(u) for u in uris]
-    sans += [x509.RFC822Name(e) for e in emails]
+    sans = san_extension(dns, ips, uris, emails)
     if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        builder = builder.add_extension(sans, critical=False)
     return builder.sign(signing_key, hashes.SHA256()), key
 
 

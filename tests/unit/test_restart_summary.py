@@ -111,3 +111,41 @@ def test_an_unfinished_rotate_all_run_is_resumed_with_its_id_and_fingerprints():
 def test_anything_else_begins_a_new_rotation_from_the_certificates_now(previous, rotate_all):
     state = rotation.rotation_begin({"cp1": OLD}, previous, rotate_all, "new")
     assert state == {"id": "new", "rotate_all": rotate_all, "complete": False, "resumed": False, "before": {"cp1": OLD}}
+
+
+def _signed(kind: str, fingerprint: str, day: str, issued: bool = True) -> dict:
+    return {"host": "w1", "kind": kind, "issued": issued,
+            "after": {"fingerprint_sha256": fingerprint, "not_after": f"{day}T00:00:00Z"} if issued else None}
+
+
+SIGNED = [_signed("client", NEW["client"]["fingerprint"], "2027-06-01"),
+          _signed("serving", "EE:" * 31 + "EE", "2027-06-01")]
+INSTALLED = {"issued": {"client": True, "serving": True},
+             "layout": {"client": {"cert_path": "/new/c"}, "serving": {"cert_path": "/new/s"}}}
+SERVED_OK = {"status": "ok", "gates": {"serving_certificate": {
+    "enabled": True, "passed": True, "served_fingerprint": NEW["serving"]["fingerprint"],
+    "served_not_after": "2027-06-02T00:00:00Z"}}}
+
+
+def test_after_takes_the_served_certificate_and_the_installed_client_certificate():
+    after = rotation.kubelet_certs_after(OLD, SIGNED, INSTALLED, SERVED_OK)
+    assert after["client"] == {"fingerprint": NEW["client"]["fingerprint"], "not_after": "2027-06-01T00:00:00Z",
+                               "path": "/new/c"}
+    # What the kubelet was seen serving wins over what was signed for it.
+    assert after["serving"] == {"fingerprint": NEW["serving"]["fingerprint"], "not_after": "2027-06-02T00:00:00Z",
+                                "path": "/new/s"}
+
+
+def test_after_without_a_serving_gate_is_what_was_signed_and_installed():
+    after = rotation.kubelet_certs_after(OLD, SIGNED, INSTALLED, {"status": "ok", "gates": {}})
+    assert after["serving"]["fingerprint"] == "EE:" * 31 + "EE"
+
+
+@pytest.mark.parametrize("signed, installed, report", [
+    (SIGNED, INSTALLED, {"status": "rolled_back", "gates": SERVED_OK["gates"]}),   # put back as it was
+    (SIGNED, {}, {}),                                                               # signed, never installed
+    ([_signed("client", "", "", issued=False), _signed("serving", "", "", issued=False)],
+     {"issued": {"client": False, "serving": False}}, {}),                         # nothing to reissue
+])
+def test_after_is_before_for_what_was_not_changed(signed, installed, report):
+    assert rotation.kubelet_certs_after(OLD, signed, installed, report) == OLD

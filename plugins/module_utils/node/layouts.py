@@ -84,6 +84,18 @@ def _is_dated(path: str | None, kind: str) -> bool:
     return bool(path) and os.path.basename(str(path)) == f"{DATED_PREFIX[kind]}-current.pem"
 
 
+def _chosen_pair(options: t.Mapping[str, t.Any], kind: str, profile_cert: str | None,
+                 profile_key: str | None) -> tuple[str | None, str | None]:
+    """The certificate and key paths of ``kind``: the operator's certificate (a dated
+    kubelet-*-current.pem holds its own key), else the profile's; an explicit key path wins."""
+    explicit = options.get(f"{kind}_cert_path")
+    key = options.get(f"{kind}_key_path")
+    if explicit:
+        cert = str(explicit)
+        return cert, key or (cert if _is_dated(cert, kind) else None)
+    return profile_cert, key or profile_key
+
+
 def _split_serving_beside(cert: str, key: str) -> tuple[str, str]:
     """A serving pair next to a client pair that used to serve as both (a hand-built node's style)."""
     stem, ext = os.path.splitext(cert)
@@ -127,20 +139,8 @@ def resolve(options: t.Mapping[str, t.Any]) -> Layout:
     kubeconfig = options.get("kubeconfig_path") or flag("kubeconfig") or profile.kubeconfig
     kubelet_config = options.get("kubelet_config_path") or flag("config") or profile.kubelet_config
     cert_dir = options.get("cert_dir") or flag("cert-dir") or profile.pki_dir
-    client_cert: str | None
-    serving_cert: str | None
-    if options.get("client_cert_path"):
-        client_cert = str(options["client_cert_path"])
-        client_key = options.get("client_key_path") or (client_cert if _is_dated(client_cert, CLIENT) else None)
-    else:
-        client_cert = profile.client_cert
-        client_key = options.get("client_key_path") or profile.client_key
-    if options.get("serving_cert_path"):
-        serving_cert = str(options["serving_cert_path"])
-        serving_key = options.get("serving_key_path") or (serving_cert if _is_dated(serving_cert, SERVING) else None)
-    else:
-        serving_cert = profile.serving_cert
-        serving_key = options.get("serving_key_path") or profile.serving_key
+    client_cert, client_key = _chosen_pair(options, CLIENT, profile.client_cert, profile.client_key)
+    serving_cert, serving_key = _chosen_pair(options, SERVING, profile.serving_cert, profile.serving_key)
 
     if _is_dated(client_cert, CLIENT) and not options.get("client_cert_path") and cert_dir:
         client_cert = os.path.join(cert_dir, f"{DATED_PREFIX[CLIENT]}-current.pem")

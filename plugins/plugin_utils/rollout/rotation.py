@@ -23,6 +23,34 @@ def kubelet_certs_brief(cert_info: t.Mapping[str, t.Any] | None) -> dict[str, di
     return brief
 
 
+def kubelet_certs_after(before: t.Mapping[str, t.Any] | None, signed: t.Sequence[t.Mapping[str, t.Any]] | None,
+                        installed: t.Mapping[str, t.Any] | None,
+                        report: t.Mapping[str, t.Any] | None) -> dict[str, dict[str, t.Any]]:
+    """The client and serving certificate after this run, from what the run itself saw, so the
+    summary needs no second inspection of every node: the certificate the kubelet was seen
+    serving by the serving gate; else the one signed for the node once it is installed
+    (``installed``: the certs role's certs_report); else ``before`` (a kubelet_certs_brief).
+    A node rolled back is on its files from before."""
+    after = {role: dict((before or {}).get(role) or {"fingerprint": None, "not_after": None, "path": None})
+             for role in ROLES}
+    report = report or {}
+    if report.get("status") == "rolled_back":
+        return after
+    issued = (installed or {}).get("issued") or {}
+    layout = (installed or {}).get("layout") or {}
+    for entry in signed or ():
+        role = entry.get("kind")
+        new = entry.get("after") or {}
+        if role in ROLES and entry.get("issued") and issued.get(role) and new.get("fingerprint_sha256"):
+            after[role] = {"fingerprint": new["fingerprint_sha256"], "not_after": new.get("not_after"),
+                           "path": (layout.get(role) or {}).get("cert_path") or after[role]["path"]}
+    gate = (report.get("gates") or {}).get("serving_certificate") or {}
+    if report.get("status") == "ok" and gate.get("enabled") and gate.get("passed") and gate.get("served_fingerprint"):
+        after["serving"] = dict(after["serving"], fingerprint=gate["served_fingerprint"],
+                                not_after=gate.get("served_not_after") or after["serving"]["not_after"])
+    return after
+
+
 def rotation_pending(now: t.Mapping[str, t.Any] | None, began: t.Mapping[str, t.Any] | None) -> list[str]:
     """The hosts still on a certificate they had when the rotation began: their client or
     serving fingerprint in ``now`` equals the one recorded in ``began`` (both map a host to a
