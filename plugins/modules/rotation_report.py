@@ -38,8 +38,9 @@ options:
   records:
     description:
       - One record per node, each with C(node), C(reached), C(before) and C(after) (both from
-        P(kubecerts.kubelet.kubelet_certs_brief#filter)), C(report) (the C(kubelet_restart_report) fact) and
-        C(seconds).
+        P(kubecerts.kubelet.kubelet_certs_brief#filter)), C(report) (the C(kubelet_restart_report) fact),
+        C(seconds) and C(planned) (the kinds the signer would reissue; in check mode a node with a plan but no new
+        certificate is shown as C(to reissue (...)) rather than C(unchanged)).
       - Omit to open the rotation (write O(state_file) only).
     type: list
     elements: dict

@@ -149,3 +149,13 @@ def test_after_without_a_serving_gate_is_what_was_signed_and_installed():
 ])
 def test_after_is_before_for_what_was_not_changed(signed, installed, report):
     assert rotation.kubelet_certs_after(OLD, signed, installed, report) == OLD
+
+
+def test_check_mode_row_names_what_would_be_reissued():
+    # A --check run changes no fingerprint; the signer's plan must still show, never "unchanged".
+    records = [{"node": "w1", "reached": True, "before": OLD, "after": OLD, "report": {},
+                "planned": ["serving"]},
+               {"node": "w2", "reached": True, "before": OLD, "after": OLD, "report": {}, "planned": []}]
+    summary = rotation.rotation_summary(records)
+    assert [row["status"] for row in summary["rows"]] == ["to reissue (serving)", "unchanged"]
+    assert summary["counts"] == {"to reissue": 1, "unchanged": 1}

@@ -95,6 +95,10 @@ def row_status(record: t.Mapping[str, t.Any]) -> str:
     before, after = record.get("before") or {}, record.get("after") or {}
     changed = any((before.get(r) or {}).get("fingerprint") != (after.get(r) or {}).get("fingerprint")
                   for r in ROLES if after)
+    # A --check run signs nothing, so no fingerprint changes: what the signer would reissue says it.
+    planned = [str(kind) for kind in record.get("planned") or ()]
+    if planned and not changed:
+        return f"to reissue ({', '.join(planned)})"
     status = report.get("status")
     if status == "ok":
         return "rotated" if changed else "restarted"
