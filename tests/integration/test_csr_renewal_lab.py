@@ -28,7 +28,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
@@ -40,34 +39,19 @@ from conftest import wait_for
 from cryptography import x509
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from reallab import GATE, ROOT, lab_prefix, labctl
+from lablib import kube
+from lablib.util import podman
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LABCTL = os.path.join(ROOT, "tests", "lab", "labctl.py")
-sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
-
-from lablib import kube  # noqa: E402
-from lablib.util import podman  # noqa: E402
-
-PREFIX = os.environ.get("LAB_PREFIX_BASE", "kcl") + "c"
+PREFIX = lab_prefix("c")
 SIGNING = "3m"
 INTERVAL = "10s"
 RUNTIME = "/opt/kubecerts-runtime"       # on cp1: what an operator installs for the timer
 NODE = "kubeadm1"
 APPROVED_BY_US = "KubecertsApproved"
 
-pytestmark = [
-    pytest.mark.skipif(os.environ.get("KUBECERTS_REAL_LAB") != "1",
-                       reason="the lab runs only with KUBECERTS_REAL_LAB=1 "
-                              "(root, podman and the binaries of tests/lab/kube/build.sh)"),
-    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("podman") is None,
-                       reason="the lab needs root and podman"),
-]
+pytestmark = GATE
 
-
-def labctl(*args: str) -> None:
-    proc = subprocess.run([sys.executable, LABCTL, *args], capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:
-        raise AssertionError(f"labctl {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-3000:]}")
 
 
 class Lab:

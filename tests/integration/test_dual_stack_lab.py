@@ -25,7 +25,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import typing as t
 
@@ -35,34 +34,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LABCTL = os.path.join(ROOT, "tests", "lab", "labctl.py")
-sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
-
-from lablib import kube  # noqa: E402
-from lablib.util import podman  # noqa: E402
+from reallab import GATE, ROOT, lab_prefix, labctl
+from lablib import kube
+from lablib.util import podman
 
 SLOW = {"timeout": 90.0, "interval": 1.0}
 KUBECTL = kube.kubectl_path()
-PREFIX = os.environ.get("LAB_PREFIX_BASE", "kcl") + "d"
+PREFIX = lab_prefix("d")
 NODES = ("cp1", "kubeadm1", "kubeadm2")
 SERVING_SIGNER = "kubernetes.io/kubelet-serving"
 
-pytestmark = [
-    pytest.mark.skipif(os.environ.get("KUBECERTS_REAL_LAB") != "1",
-                       reason="the lab runs only with KUBECERTS_REAL_LAB=1 "
-                              "(root, podman and the binaries of tests/lab/kube/build.sh)"),
-    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("podman") is None,
-                       reason="the lab needs root and podman"),
-]
+pytestmark = GATE
 
-
-def labctl(*args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, LABCTL, *args], capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:
-        raise AssertionError(f"labctl {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-3000:]}")
-    return proc
 
 
 class Lab:
@@ -167,8 +150,7 @@ def lab() -> t.Iterator[Lab]:
         labctl("up", "--dual-stack", "--nodes", ",".join(NODES), "--lab-dir", lab_dir, "--prefix", PREFIX)
         yield Lab(lab_dir)
     finally:
-        subprocess.run([sys.executable, LABCTL, "down", "--lab-dir", lab_dir, "--prefix", PREFIX],
-                       capture_output=True, timeout=600)
+        labctl("down", "--lab-dir", lab_dir, "--prefix", PREFIX, check=False)
         shutil.rmtree(os.path.dirname(lab_dir), ignore_errors=True)
 
 

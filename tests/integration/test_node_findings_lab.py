@@ -28,42 +28,25 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import typing as t
 
 import pytest
 from conftest import wait_for
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LABCTL = os.path.join(ROOT, "tests", "lab", "labctl.py")
-sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
-
-from lablib import kube  # noqa: E402
-from lablib.util import podman  # noqa: E402
+from reallab import GATE, ROOT, lab_prefix, labctl
+from lablib import kube
+from lablib.util import podman
 
 KUBECTL = kube.kubectl_path()
-PREFIX = os.environ.get("LAB_PREFIX_BASE", "kcl") + "n"
+PREFIX = lab_prefix("n")
 WORKERS = ("kubeadm1", "kubeadm2")
 SLOW = {"timeout": 90.0, "interval": 1.0}
 CURRENT = "/var/lib/kubelet/pki/kubelet-client-current.pem"
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 OURS = ("client_cert_embedded", "kubelet_cannot_recover", "kubelet_config_key_ignored")
 
-pytestmark = [
-    pytest.mark.skipif(os.environ.get("KUBECERTS_REAL_LAB") != "1",
-                       reason="the lab runs only with KUBECERTS_REAL_LAB=1 "
-                              "(root, podman and the binaries of tests/lab/kube/build.sh)"),
-    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("podman") is None,
-                       reason="the lab needs root and podman"),
-]
+pytestmark = GATE
 
-
-def labctl(*args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, LABCTL, *args], capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:
-        raise AssertionError(f"labctl {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-3000:]}")
-    return proc
 
 
 class Lab:
@@ -114,8 +97,7 @@ def lab() -> t.Iterator[Lab]:
         labctl("up", "--nodes", ",".join(WORKERS), "--lab-dir", lab_dir, "--prefix", PREFIX)
         yield Lab(lab_dir)
     finally:
-        subprocess.run([sys.executable, LABCTL, "down", "--lab-dir", lab_dir, "--prefix", PREFIX],
-                       capture_output=True, timeout=600, check=False)
+        labctl("down", "--lab-dir", lab_dir, "--prefix", PREFIX, check=False)
         shutil.rmtree(os.path.dirname(lab_dir), ignore_errors=True)
 
 

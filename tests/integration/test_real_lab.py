@@ -23,25 +23,20 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import typing as t
 
 import pytest
 from conftest import wait_for
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LABCTL = os.path.join(ROOT, "tests", "lab", "labctl.py")
-sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
-
-from lablib import kube  # noqa: E402
-from lablib.util import podman  # noqa: E402
+from reallab import GATE, ROOT, lab_prefix, labctl
+from lablib import kube
+from lablib.util import podman
 
 # Real components take seconds: poll each second, for up to 90 s.
 SLOW = {"timeout": 90.0, "interval": 1.0}
 RELEASE = kube.KUBE_RELEASE
 KUBECTL = kube.kubectl_path()
-PREFIX = os.environ.get("LAB_PREFIX_BASE", "kcl") + "r"
+PREFIX = lab_prefix("r")
 NODES = ("cp1", "kubeadm1", "hand1", "k3s1", "nocrypto1", "kubeadm2")
 BOOTSTRAPPED = ("kubeadm1", "nocrypto1", "kubeadm2")
 # The per-node seeds, each in its own node.
@@ -50,13 +45,7 @@ PER_NODE = {"kubeadm1": "no-ip-san", "nocrypto1": "csr-pending", "kubeadm2": "mi
 # The kernel settings the kubelet wants; the lab must not change the host's.
 SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops")
 
-pytestmark = [
-    pytest.mark.skipif(os.environ.get("KUBECERTS_REAL_LAB") != "1",
-                       reason="the lab runs only with KUBECERTS_REAL_LAB=1 "
-                              "(root, podman and the binaries of tests/lab/kube/build.sh)"),
-    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("podman") is None,
-                       reason="the lab needs root and podman"),
-]
+pytestmark = GATE
 
 
 def host_sysctls() -> dict[str, str]:
@@ -66,12 +55,6 @@ def host_sysctls() -> dict[str, str]:
             values[name] = handle.read().strip()
     return values
 
-
-def labctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, LABCTL, *args], capture_output=True, text=True, timeout=1800)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"labctl {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-3000:]}")
-    return proc
 
 
 class Lab:

@@ -19,33 +19,19 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import typing as t
 
 import pytest
+from reallab import GATE, lab_prefix, labctl
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LABCTL = os.path.join(ROOT, "tests", "lab", "labctl.py")
-PREFIX = os.environ.get("LAB_PREFIX_BASE", "kcl") + "s"
+PREFIX = lab_prefix("s")
 # cp1 and three workers; the copied pair (kubeadm1's, on hand1) spans slices 1 and 2.
 SLICES = (("cp1", "kubeadm1"), ("hand1",), ("k3s1",))
 NODES = tuple(n for piece in SLICES for n in piece)
 
-pytestmark = [
-    pytest.mark.skipif(os.environ.get("KUBECERTS_REAL_LAB") != "1",
-                       reason="the lab runs only with KUBECERTS_REAL_LAB=1 "
-                              "(root, podman and the binaries of tests/lab/kube/build.sh)"),
-    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("podman") is None,
-                       reason="the lab needs root and podman"),
-]
+pytestmark = GATE
 
-
-def labctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, LABCTL, *args], capture_output=True, text=True, timeout=1800)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"labctl {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-3000:]}")
-    return proc
 
 
 class Lab:
