@@ -33,7 +33,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 
-from lablib.image import _unmount_below, apt_mirror, host_codename, image_exists  # noqa: E402
+from lablib.image import _unmount_below, apt_mirror, host_codename, image_exists, import_rootfs  # noqa: E402
 from lablib.util import LabError, log, run  # noqa: E402
 
 REPOSITORY = "localhost/kubecerts-ee-base"
@@ -159,20 +159,6 @@ def _pip_install(rootfs: str) -> None:
                 os.unlink(path)
 
 
-def _import(rootfs: str, tag: str) -> None:
-    tar = subprocess.Popen(["tar", "-C", rootfs, "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
-    try:
-        proc = subprocess.run(["podman", "import", "--change", "CMD=/bin/bash",
-                               "--change", "ENV LANG=C.UTF-8", "-", tag],
-                              stdin=tar.stdout, capture_output=True, timeout=600, check=False)
-    finally:
-        assert tar.stdout is not None
-        tar.stdout.close()
-        tar.wait()
-    if proc.returncode != 0 or tar.returncode != 0:
-        raise LabError(f"podman import {tag} failed: {proc.stderr.decode(errors='replace')[-500:]}")
-
-
 def build() -> str:
     suite = host_codename()
     tag = image_tag(suite)
@@ -188,7 +174,7 @@ def build() -> str:
         _debootstrap(suite, rootfs)
         log(f"debootstrap done in {time.monotonic() - started:.0f} s")
         _pip_install(rootfs)
-        _import(rootfs, tag)
+        import_rootfs(rootfs, tag, ("CMD=/bin/bash", "ENV LANG=C.UTF-8"))
         log(f"base image built in {time.monotonic() - started:.0f} s")
     finally:
         _unmount_below(workdir)

@@ -39,8 +39,7 @@ from conftest import wait_for
 from cryptography import x509
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from reallab import GATE, ROOT, lab_prefix, labctl
-from lablib import kube
+from reallab import GATE, ROOT, kubectl, lab_prefix, labctl
 from lablib.util import podman
 
 PREFIX = lab_prefix("c")
@@ -66,10 +65,7 @@ class Lab:
         self.nodes = {n["name"]: n for n in self.state["nodes"]}
 
     def kubectl(self, *args: str) -> str:
-        proc = subprocess.run([kube.kubectl_path(), "--kubeconfig", self.kubeconfig, "--request-timeout=10s", *args],
-                              capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
-        return proc.stdout
+        return kubectl(self.kubeconfig, *args).stdout
 
     def serving_csrs(self, node: str) -> list[dict[str, t.Any]]:
         items = json.loads(self.kubectl("get", "csr", "-o", "json"))["items"]

@@ -34,12 +34,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from reallab import GATE, ROOT, lab_prefix, labctl
-from lablib import kube
+from reallab import GATE, ROOT, kubectl, lab_prefix, labctl
 from lablib.util import podman
 
 SLOW = {"timeout": 90.0, "interval": 1.0}
-KUBECTL = kube.kubectl_path()
 PREFIX = lab_prefix("d")
 NODES = ("cp1", "kubeadm1", "kubeadm2")
 SERVING_SIGNER = "kubernetes.io/kubelet-serving"
@@ -64,11 +62,7 @@ class Lab:
         return str(self.nodes[node]["ipv6"])
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([KUBECTL, "--kubeconfig", self.kubeconfig, "--request-timeout=10s", *args],
-                              capture_output=True, text=True, timeout=60)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
-        return proc
+        return kubectl(self.kubeconfig, *args, check=check)
 
     def proxy_healthz(self, node: str) -> str:
         """/healthz through the API server's node proxy, which verifies the kubelet's certificate."""

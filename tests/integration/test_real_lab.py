@@ -28,14 +28,13 @@ import typing as t
 
 import pytest
 from conftest import wait_for
-from reallab import GATE, ROOT, lab_prefix, labctl
+from reallab import GATE, ROOT, kubectl, lab_prefix, labctl
 from lablib import kube
 from lablib.util import podman
 
 # Real components take seconds: poll each second, for up to 90 s.
 SLOW = {"timeout": 90.0, "interval": 1.0}
 RELEASE = kube.KUBE_RELEASE
-KUBECTL = kube.kubectl_path()
 PREFIX = lab_prefix("r")
 NODES = ("cp1", "kubeadm1", "hand1", "k3s1", "nocrypto1", "kubeadm2")
 BOOTSTRAPPED = ("kubeadm1", "nocrypto1", "kubeadm2")
@@ -72,11 +71,7 @@ class Lab:
         return str(self.nodes[node]["ip"])
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([KUBECTL, "--kubeconfig", self.kubeconfig, "--request-timeout=10s", *args],
-                              capture_output=True, text=True, timeout=60)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
-        return proc
+        return kubectl(self.kubeconfig, *args, check=check)
 
     def proxy_healthz(self, node: str) -> subprocess.CompletedProcess[str]:
         """/healthz through the API server's node proxy: it verifies the kubelet's certificate."""

@@ -35,3 +35,14 @@ def labctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     if check and proc.returncode != 0:
         raise AssertionError(f"labctl {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-3000:]}")
     return proc
+
+
+def kubectl(kubeconfig: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The lab's own kubectl (the pinned release) as the admin of ``kubeconfig``."""
+    from lablib import kube  # after the sys.path entry above
+
+    proc = subprocess.run([kube.kubectl_path(), "--kubeconfig", kubeconfig, "--request-timeout=10s", *args],
+                          capture_output=True, text=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+    return proc

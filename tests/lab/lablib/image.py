@@ -150,11 +150,16 @@ def _debootstrap_log(rootfs: str) -> str:
         return f"(no debootstrap.log: {exc})"
 
 
-def _import(rootfs: str, tag: str) -> None:
+# A systemd node: PID 1 is init, and podman stops it the way systemd wants.
+NODE_IMAGE_CHANGES = ("CMD=/sbin/init", "STOPSIGNAL=SIGRTMIN+3")
+
+
+def import_rootfs(rootfs: str, tag: str, changes: t.Sequence[str] = NODE_IMAGE_CHANGES) -> None:
+    """``podman import`` of a root file system tree as image ``tag``, with Dockerfile ``changes``."""
     tar = subprocess.Popen(["tar", "-C", rootfs, "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
     try:
-        proc = subprocess.run(["podman", "import", "--change", "CMD=/sbin/init",
-                               "--change", "STOPSIGNAL=SIGRTMIN+3", "-", tag],
+        proc = subprocess.run(["podman", "import", *(arg for change in changes for arg in ("--change", change)),
+                               "-", tag],
                               stdin=tar.stdout, capture_output=True, timeout=600)
     finally:
         assert tar.stdout is not None
@@ -191,11 +196,11 @@ def _build(suite: str, tags: dict[str, str], missing: list[str]) -> None:
             log(f"debootstrap done in {time.monotonic() - started:.0f} s")
             _customise(rootfs)
             # Both imports read the root file system at once; nocrypto's changes go to an overlay.
-            full = pool.submit(_import, rootfs, tags["full"]) if "full" in missing else None
+            full = pool.submit(import_rootfs, rootfs, tags["full"]) if "full" in missing else None
             if "nocrypto" in missing:
                 with _overlay(rootfs, workdir) as merged:
                     run(["chroot", merged, "dpkg", "--purge", "python3-cryptography"])
-                    _import(merged, image_tag("nocrypto", suite))
+                    import_rootfs(merged, image_tag("nocrypto", suite))
             if full is not None:
                 full.result()
         log(f"images built in {time.monotonic() - started:.0f} s")
